@@ -1,0 +1,255 @@
+"""``knn-digits``: the command line. Each subcommand translates arguments, calls the library,
+and prints; nothing else lives here.
+
+Exit codes: 0 success, 1 a problem with the user's input (one line on stderr, no traceback),
+2 bad usage (argparse), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .errors import KnnDigitsError
+
+__all__ = ["main"]
+
+
+def _progress_bar(total: int | None, description: str) -> Any:
+    """A tqdm bar on stderr; silent when stderr is not a terminal and CI asks for quiet."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, unit="img", file=sys.stderr, leave=False)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import datasets
+    from .evaluate import evaluate_model
+    from .models import get_preset, load_model
+
+    preset = get_preset(args.preset)
+    overrides = {
+        name: value
+        for name, value in (
+            ("n_neighbors", args.k),
+            ("metric", args.metric),
+            ("weights", args.weights),
+        )
+        if value is not None
+    }
+    if args.p is not None:
+        overrides["p"] = args.p
+    if overrides:
+        import dataclasses
+
+        preset = dataclasses.replace(preset, **overrides)
+    start = time.perf_counter()
+    model = load_model(preset, data_dir=args.data_dir, cache=not overrides)
+    fit_seconds = time.perf_counter() - start
+    images, labels = datasets.load_mnist("test", args.data_dir)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise KnnDigitsError(f"--limit must be at least 1, got {args.limit}")
+        images, labels = images[: args.limit], labels[: args.limit]
+    with _progress_bar(len(images), f"classifying ({preset.name})") as bar:
+        result = evaluate_model(model, images, labels, progress=bar.update)
+    per_class = result.per_class_accuracy()
+    print(
+        f"preset {preset.name}: k={preset.n_neighbors}, metric={preset.metric}, "
+        f"weights={preset.weights}"
+    )
+    print(
+        f"test error: {100 * result.error_rate:.2f} % "
+        f"({int(np.sum(result.predictions != result.labels))} of {result.n_test} wrong)"
+    )
+    print(
+        "per-class accuracy: "
+        + "  ".join(
+            f"{digit}: {100 * acc:.1f}%" for digit, acc in enumerate(per_class) if np.isfinite(acc)
+        )
+    )
+    print(
+        f"fit {fit_seconds:.2f} s, predict {result.predict_seconds:.2f} s "
+        f"({result.n_test / result.predict_seconds:,.0f} images/s)"
+    )
+    if args.json:
+        import dataclasses
+
+        report = {
+            "error_rate": result.error_rate,
+            "n_test": result.n_test,
+            "fit_seconds": fit_seconds,
+            "predict_seconds": result.predict_seconds,
+            "preset": preset.name,
+            "params": dataclasses.asdict(preset),
+            "per_class_accuracy": [None if not np.isfinite(a) else float(a) for a in per_class],
+            "confusion_matrix": result.confusion.tolist(),
+        }
+        _write_json(Path(args.json), report)
+    return 0
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    try:
+        path.write_text(json.dumps(payload, indent=2) + "\n")
+    except OSError as exc:
+        raise KnnDigitsError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .models import load_model
+    from .preprocess import image_to_mnist, load_image
+
+    digits = [image_to_mnist(load_image(path)) for path in args.images]
+    model = load_model(args.preset, data_dir=args.data_dir)
+    probabilities = model.predict_proba(np.stack(digits))
+    results = [
+        {
+            "file": str(path),
+            "digit": int(np.argmax(p)),
+            "confidence": float(np.max(p)),
+            "probabilities": [float(x) for x in p],
+        }
+        for path, p in zip(args.images, probabilities, strict=True)
+    ]
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for row in results:
+            print(f"{row['file']}: {row['digit']} ({100 * row['confidence']:.0f} %)")
+    return 0
+
+
+def _cmd_app(args: argparse.Namespace) -> int:
+    from .app import launch
+
+    launch(host=args.host, port=args.port, preset=args.preset, store_path=args.store)
+    return 0
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .datasets import download
+
+    bars: list[Any] = []
+
+    def progress(name: str, total: int | None) -> Callable[[int], None]:
+        bar = _progress_bar(total, name)
+        bar.unit, bar.unit_scale = "B", True
+        bars.append(bar)
+        return bar.update
+
+    try:
+        paths = download(args.dest, args.dataset, mirrors=args.mirror, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    for path in paths:
+        print(f"{path}: verified")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .models import DEFAULT_PRESET, PRESETS
+
+    parser = argparse.ArgumentParser(
+        prog="knn-digits",
+        description="A from-scratch k-nearest-neighbour classifier for handwritten digits.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def data_dir_option(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--data-dir",
+            metavar="DIR",
+            help="folder with the MNIST IDX files (canonical or Kaggle names); "
+            "default: the copy shipped with the package",
+        )
+
+    def preset_option(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--preset",
+            choices=sorted(PRESETS),
+            default=DEFAULT_PRESET,
+            help=f"model preset (default: {DEFAULT_PRESET})",
+        )
+
+    evaluate = commands.add_parser("evaluate", help="measure the test error on MNIST")
+    preset_option(evaluate)
+    evaluate.add_argument("--k", type=int, help="number of neighbours (overrides the preset)")
+    evaluate.add_argument(
+        "--metric",
+        choices=["euclidean", "manhattan", "cosine", "minkowski"],
+        help="distance (overrides the preset; minkowski uses --p)",
+    )
+    evaluate.add_argument("--p", type=float, help="Minkowski exponent, e.g. 3 for L3")
+    evaluate.add_argument("--weights", choices=["uniform", "distance"], help="vote weighting")
+    evaluate.add_argument("--limit", type=int, metavar="N", help="classify only the first N")
+    evaluate.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    data_dir_option(evaluate)
+    evaluate.set_defaults(run=_cmd_evaluate)
+
+    predict = commands.add_parser("predict", help="classify image files (PNG, JPEG, …)")
+    predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    preset_option(predict)
+    predict.add_argument("--json", action="store_true", help="print JSON instead of text")
+    data_dir_option(predict)
+    predict.set_defaults(run=_cmd_predict)
+
+    app = commands.add_parser("app", help="start the Gradio web app")
+    app.add_argument("--host", default="127.0.0.1")
+    app.add_argument("--port", type=int, default=7860)
+    app.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="model preset (default: the app's choice)",
+    )
+    app.add_argument(
+        "--store",
+        metavar="PATH",
+        help="SQLite file for taught samples (default: $KNN_DIGITS_HOME or the "
+        "user data directory)",
+    )
+    app.set_defaults(run=_cmd_app)
+
+    download = commands.add_parser("download", help="fetch and verify the MNIST files")
+    download.add_argument("--dest", required=True, metavar="DIR")
+    download.add_argument("--dataset", default="mnist", choices=["mnist"])
+    download.add_argument(
+        "--mirror",
+        action="append",
+        metavar="URL",
+        help="base URL to try (repeatable; default: the public mirrors)",
+    )
+    download.set_defaults(run=_cmd_download)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (KnnDigitsError, ValueError) as exc:
+        print(f"knn-digits: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"knn-digits: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("knn-digits: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

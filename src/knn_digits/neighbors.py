@@ -1,0 +1,469 @@
+"""Exact k-nearest-neighbour search and the classifier built on it, from scratch in numpy.
+
+How the search stays fast and bounded (the raw-pixel product is the physical limit):
+
+* Queries go in chunks whose (chunk × n_train) float32 score block fits a memory budget; the
+  block is allocated once and reused, never an n_test × n_train matrix.
+* Euclidean and cosine are one BLAS product per chunk. For Euclidean the reference norms ride
+  along as an extra column: ``[q, 1] · [r, -½‖r‖²] = q·r − ½‖r‖²``, which is largest for the
+  nearest ``r``, so no separate pass adds norms. Manhattan and Minkowski have no product form
+  and are computed block by block (fine for subsets, slow on all of MNIST).
+* Top-k selection uses blocks: each row of scores is cut into blocks of 128, the block maxima
+  found in one vectorised reduction, and only the best few blocks searched — the true top
+  candidates always lie in them. This is ~10× cheaper than ``argpartition`` on 60,000-wide rows.
+  Two threads share it (numpy releases the GIL in reductions).
+* The few surviving candidates are re-ranked with exact float64 differences, so the returned
+  distances are exact, not ‖a‖² + ‖b‖² − 2a·b rounding noise.
+
+Votes: ``weights="uniform"`` counts neighbours, ``"distance"`` weighs them by 1/d, and when a
+neighbour matches exactly (d = 0) the exact matches take all the weight. Ties between classes
+go to the class of the nearest neighbour among the tied classes — independent of training order
+and of label values.
+
+>>> X = np.array([[0.0, 0.0], [0.0, 1.0], [5.0, 5.0]]); y = np.array([0, 0, 1])
+>>> KNNClassifier(n_neighbors=1).fit(X, y).predict([[4.0, 4.0]]).tolist()
+[1]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import ModelError
+
+__all__ = ["KNNClassifier", "NeighborIndex", "search_kneighbors"]
+
+Metric = Literal["euclidean", "manhattan", "cosine", "minkowski"]
+METRICS = ("euclidean", "manhattan", "cosine", "minkowski")
+WEIGHTS = ("uniform", "distance")
+
+DEFAULT_MEMORY_BUDGET_MB = 256  # per score block: ~1,000 queries × 60,000 references
+_BLOCK = 128  # columns per block in the block-max selection
+_EXTRA_CANDIDATES = 8  # re-ranked beyond k, so float32 rounding cannot drop a true neighbour
+_LP_PAIRS = 1 << 22  # (query, reference, feature) triples per block of the Lp computation
+_THREADS = max(1, min(2, os.cpu_count() or 1))
+
+
+def _as_float_matrix(X: Any, name: str = "X", n_features: int | None = None) -> np.ndarray:
+    """Validate a 2-D real array and convert it once to float32 (uint8 can't overflow then)."""
+    array = np.asarray(X)
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.integer)
+        or np.issubdtype(array.dtype, np.floating)
+        or array.dtype == np.bool_
+    ):
+        raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if array.ndim != 2:
+        hint = " (flatten images with X.reshape(len(X), -1))" if array.ndim > 2 else ""
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}{hint}"
+        )
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty: need at least one sample")
+    if n_features is not None and array.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {array.shape[1]} features, but the model was fitted with {n_features}"
+        )
+    array = array.astype(np.float32, copy=False)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinity; clean or impute it first")
+    return array
+
+
+class NeighborIndex:
+    """A reference set prepared for repeated exact k-NN queries under one metric.
+
+    Parameters
+    ----------
+    reference : array of shape (n_ref, n_features), any real dtype.
+    metric : "euclidean", "manhattan", "cosine" or "minkowski" (with ``p``).
+    p : the Minkowski exponent (p=1 is Manhattan, p=2 Euclidean).
+    memory_budget_mb : bytes of the per-chunk score block, in MiB.
+    """
+
+    def __init__(
+        self,
+        reference: Any,
+        metric: Metric = "euclidean",
+        *,
+        p: float = 2,
+        memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+    ) -> None:
+        self.metric, self.p = _normalise_metric(metric, p)
+        if memory_budget_mb <= 0:
+            raise ValueError(f"memory_budget_mb must be positive, got {memory_budget_mb}")
+        self.memory_budget_mb = memory_budget_mb
+        self.reference = _as_float_matrix(reference, "reference")  # (n_ref, d) float32
+        self._prepare()
+
+    def _prepare(self) -> None:
+        ref = self.reference
+        n_ref = len(ref)
+        self._n_padded = -(-n_ref // _BLOCK) * _BLOCK
+        if self.metric == "euclidean":
+            # (n_padded, d + 1): [r, -½‖r‖²]; padding rows score -inf-like, never selected.
+            aug = np.zeros((self._n_padded, ref.shape[1] + 1), dtype=np.float32)
+            aug[:n_ref, :-1] = ref
+            aug[:n_ref, -1] = -0.5 * np.einsum("ij,ij->i", ref, ref, dtype=np.float64)
+            aug[n_ref:, -1] = -np.finfo(np.float32).max / 4
+            self._scoring = aug
+        elif self.metric == "cosine":
+            aug = np.zeros((self._n_padded, ref.shape[1]), dtype=np.float32)
+            aug[:n_ref] = ref / _row_norms(ref)[:, None]
+            self._scoring = aug
+        else:
+            self._scoring = ref
+
+    def __len__(self) -> int:
+        return len(self.reference)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.reference.shape[1])
+
+    def add(self, samples: Any) -> None:
+        """Append reference samples (no refit: a k-NN model is its data)."""
+        new = _as_float_matrix(samples, "X", self.n_features)
+        self.reference = np.concatenate([self.reference, new])
+        self._prepare()
+
+    def search(self, X: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest references of each row of X, nearest first.
+
+        Returns (distances float64 of shape (n, k), indices int64 of shape (n, k)).
+        """
+        queries = _as_float_matrix(X, "X", self.n_features)
+        k = _check_k(k, len(self))
+        n = len(queries)
+        distances = np.empty((n, k), dtype=np.float64)
+        indices = np.empty((n, k), dtype=np.int64)
+        n_candidates = min(len(self), k + _EXTRA_CANDIDATES)
+        rows_per_chunk = max(1, int(self.memory_budget_mb * 2**20 // (4 * self._n_padded)))
+        rows_per_chunk = min(rows_per_chunk, n)
+        scores = np.empty((rows_per_chunk, self._n_padded), dtype=np.float32)
+        with ThreadPoolExecutor(_THREADS) as pool:
+            for start in range(0, n, rows_per_chunk):
+                chunk = queries[start : start + rows_per_chunk]
+                block = scores[: len(chunk)]
+                self._score(chunk, block)  # (chunk, n_padded), larger = nearer
+                # Selection and re-ranking are row-independent: split the rows among threads.
+                parts = np.array_split(np.arange(len(chunk)), min(_THREADS, len(chunk)))
+                jobs = [
+                    pool.submit(self._select, chunk, block, rows, k, n_candidates)
+                    for rows in (slice(part[0], part[-1] + 1) for part in parts)
+                ]
+                for rows, job in zip(parts, jobs, strict=True):
+                    d, i = job.result()
+                    distances[start + rows] = d
+                    indices[start + rows] = i
+        return distances, indices
+
+    def _select(
+        self, chunk: np.ndarray, scores: np.ndarray, rows: slice, k: int, n_candidates: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest for some rows: top candidates by score, then exact re-ranking."""
+        candidates = _top_by_blocks(scores[rows], n_candidates)
+        return self._exact_rerank(chunk[rows], candidates, k)
+
+    def _score(self, chunk: np.ndarray, out: np.ndarray) -> None:
+        """Fill ``out`` with a similarity whose order is the distance order, reversed."""
+        if self.metric == "euclidean":
+            lhs = np.empty((len(chunk), chunk.shape[1] + 1), dtype=np.float32)
+            lhs[:, :-1] = chunk
+            lhs[:, -1] = 1.0
+            np.matmul(lhs, self._scoring.T, out=out)
+        elif self.metric == "cosine":
+            np.matmul(chunk / _row_norms(chunk)[:, None], self._scoring.T, out=out)
+        else:
+            out[:, len(self) :] = -np.inf
+            for start, stop in _ref_blocks(len(chunk), len(self), self.n_features):
+                diff = np.abs(chunk[:, None, :] - self._scoring[None, start:stop, :])
+                if self.p != 1:
+                    diff **= self.p
+                np.negative(diff.sum(axis=2), out=out[:, start:stop])
+
+    def _exact_rerank(
+        self, chunk: np.ndarray, candidates: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact float64 distances to the candidates; keep the k nearest (ties: lower index)."""
+        exact = self._exact_distances(chunk, candidates)  # (chunk, n_candidates)
+        order = np.lexsort((candidates, exact), axis=-1)[:, :k]
+        return (
+            np.take_along_axis(exact, order, axis=1),
+            np.take_along_axis(candidates, order, axis=1),
+        )
+
+    def _exact_distances(self, chunk: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """Distances from each query to its candidates, summed in float64.
+
+        Differences are taken in float32, which is exact for integer pixels (uint8 input).
+        """
+        refs = self.reference[candidates]  # (chunk, m, d) float32, a fresh copy
+        if self.metric == "cosine":
+            q = (chunk / _row_norms(chunk)[:, None]).astype(np.float64)
+            r = refs / _row_norms(self.reference)[candidates][..., None]
+            return np.maximum(1.0 - np.einsum("ij,imj->im", q, r.astype(np.float64)), 0.0)
+        refs -= chunk[:, None, :]
+        np.abs(refs, out=refs)
+        if self.p == 1:
+            return refs.sum(axis=2, dtype=np.float64)
+        if self.p == 2:
+            np.square(refs, out=refs)
+            return np.sqrt(refs.sum(axis=2, dtype=np.float64))
+        return np.power(refs, self.p, dtype=np.float64).sum(axis=2) ** (1.0 / self.p)
+
+
+def _row_norms(X: np.ndarray) -> np.ndarray:
+    """Euclidean row norms, with 1 for all-zero rows (their cosine distance is then 1)."""
+    norms = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64)).astype(X.dtype)
+    norms[norms == 0] = 1
+    return norms
+
+
+def _ref_blocks(n_queries: int, n_ref: int, n_features: int) -> Iterator[tuple[int, int]]:
+    """Reference ranges small enough that a (queries, refs, features) float32 block stays small."""
+    step = max(1, _LP_PAIRS // max(1, n_queries * n_features))
+    for start in range(0, n_ref, step):
+        yield start, min(start + step, n_ref)
+
+
+def _top_by_blocks(scores: np.ndarray, m: int) -> np.ndarray:
+    """Indices (unordered) of the m largest values in each row of ``scores``.
+
+    Rows are cut into blocks of ``_BLOCK``; only the m blocks with the largest maxima can hold
+    the m largest values, so the search narrows to m × _BLOCK columns per row.
+    """
+    n_rows, width = scores.shape
+    n_blocks = width // _BLOCK
+    if m * _BLOCK >= width:
+        return np.argpartition(scores, width - m, axis=1)[:, width - m :]
+    blocks = scores.reshape(n_rows, n_blocks, _BLOCK)
+    block_max = blocks.max(axis=2)  # (rows, n_blocks)
+    best_blocks = np.argpartition(block_max, n_blocks - m, axis=1)[:, n_blocks - m :]
+    rows = np.arange(n_rows)[:, None]
+    narrowed = blocks[rows, best_blocks].reshape(n_rows, m * _BLOCK)  # (rows, m·_BLOCK)
+    top = np.argpartition(narrowed, m * _BLOCK - m, axis=1)[:, m * _BLOCK - m :]
+    block_of_top = np.take_along_axis(best_blocks, top // _BLOCK, axis=1)
+    return block_of_top * _BLOCK + top % _BLOCK
+
+
+def _normalise_metric(metric: str, p: float) -> tuple[str, float]:
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
+    if metric == "minkowski":
+        if not np.isfinite(p) or p < 1:
+            raise ValueError(f"Minkowski p must be a finite number >= 1, got {p}")
+        metric = {1: "manhattan", 2: "euclidean"}.get(p, "minkowski")  # type: ignore[call-overload]
+    p = {"euclidean": 2, "manhattan": 1, "cosine": 2}.get(metric, p)
+    return metric, float(p)
+
+
+def _check_k(k: int, n_ref: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer):
+        raise ValueError(f"n_neighbors must be an integer, got {k!r}")
+    if k < 1:
+        raise ValueError(f"n_neighbors must be at least 1, got {k}")
+    if k > n_ref:
+        raise ValueError(
+            f"n_neighbors={k} is more than the {n_ref} training samples; "
+            f"use n_neighbors <= {n_ref} or fit on more data"
+        )
+    return int(k)
+
+
+def search_kneighbors(
+    X: Any,
+    reference: Any,
+    k: int,
+    *,
+    metric: Metric = "euclidean",
+    p: float = 2,
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One-off exact k-NN search: (distances (n, k) float64, indices (n, k) int64)."""
+    index = NeighborIndex(reference, metric, p=p, memory_budget_mb=memory_budget_mb)
+    return index.search(X, k)
+
+
+class KNNClassifier:
+    """k-nearest-neighbour classifier with scikit-learn's interface, no scikit-learn inside.
+
+    Parameters
+    ----------
+    n_neighbors : int, default 3
+        Neighbours that vote. 3 is best on raw MNIST pixels (2.83 % test error).
+    metric : "euclidean" (default), "manhattan", "cosine" or "minkowski" (uses ``p``).
+    p : float, default 2
+        Minkowski exponent; ``metric="minkowski", p=3`` is the L3 distance.
+    weights : "uniform" (default) or "distance" (1/d; exact matches take all the weight).
+    memory_budget_mb : float, default 256
+        Size of the per-chunk score block; results do not depend on it.
+
+    Attributes (after ``fit``): ``classes_``, ``n_features_in_``, ``n_samples_fit_``.
+    """
+
+    def __init__(
+        self,
+        n_neighbors: int = 3,
+        *,
+        metric: Metric = "euclidean",
+        p: float = 2,
+        weights: Literal["uniform", "distance"] = "uniform",
+        memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+    ) -> None:
+        self.n_neighbors = n_neighbors
+        self.metric = metric
+        self.p = p
+        self.weights = weights
+        self.memory_budget_mb = memory_budget_mb
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters, as scikit-learn's ``get_params`` gives them."""
+        return {
+            "n_neighbors": self.n_neighbors,
+            "metric": self.metric,
+            "p": self.p,
+            "weights": self.weights,
+            "memory_budget_mb": self.memory_budget_mb,
+        }
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"KNNClassifier({args})"
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, X: Any, y: Any) -> KNNClassifier:
+        """Remember the training data (validated, float32) and its classes; returns self."""
+        if self.weights not in WEIGHTS:
+            raise ValueError(f"weights must be 'uniform' or 'distance', got {self.weights!r}")
+        samples = _as_float_matrix(X)
+        _check_k(self.n_neighbors, len(samples))
+        labels = _as_labels(y, len(samples))
+        self._index = NeighborIndex(
+            samples, self.metric, p=self.p, memory_budget_mb=self.memory_budget_mb
+        )
+        self.classes_, self._y = np.unique(labels, return_inverse=True)
+        self.n_features_in_ = samples.shape[1]
+        return self
+
+    def add(self, X: Any, y: Any) -> KNNClassifier:
+        """Append samples to a fitted model without refitting; new classes are welcome."""
+        index = self._fitted_index()
+        samples = _as_float_matrix(X, "X", index.n_features)
+        labels = _as_labels(y, len(samples))
+        all_labels = np.concatenate([self.classes_[self._y], labels.astype(self.classes_.dtype)])
+        index.add(samples)
+        self.classes_, self._y = np.unique(all_labels, return_inverse=True)
+        return self
+
+    @property
+    def n_samples_fit_(self) -> int:
+        return len(self._fitted_index())
+
+    def _fitted_index(self) -> NeighborIndex:
+        if not hasattr(self, "_index"):
+            raise ValueError("this KNNClassifier is not fitted yet; call fit(X, y) first")
+        return self._index
+
+    # ------------------------------------------------------------------ querying
+
+    def kneighbors(
+        self, X: Any, n_neighbors: int | None = None, return_distance: bool = True
+    ) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
+        """Distances and indices of each query's nearest training samples, nearest first."""
+        index = self._fitted_index()
+        distances, indices = index.search(
+            X, self.n_neighbors if n_neighbors is None else n_neighbors
+        )
+        return (distances, indices) if return_distance else indices
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Vote shares of shape (n, n_classes), columns in ``classes_`` order."""
+        distances, indices = self.kneighbors(X)  # type: ignore[misc]
+        votes = vote(distances, self._y[indices], len(self.classes_), self.weights)
+        return votes / votes.sum(axis=1, keepdims=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The winning class of each query; ties go to the nearest neighbour's class."""
+        distances, indices = self.kneighbors(X)  # type: ignore[misc]
+        neighbor_classes = self._y[indices]
+        votes = vote(distances, neighbor_classes, len(self.classes_), self.weights)
+        return self.classes_[break_ties(votes, neighbor_classes)]
+
+    def score(self, X: Any, y: Any) -> float:
+        """Mean accuracy on (X, y)."""
+        return float(np.mean(self.predict(X) == np.asarray(y)))
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Save to ``.npz`` (no pickle): the parameters, training data and labels."""
+        index = self._fitted_index()
+        np.savez(
+            Path(path),
+            params=np.array(json.dumps(self.get_params())),
+            X=index.reference,
+            y=self.classes_[self._y],
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> KNNClassifier:
+        """Load a model written by :meth:`save`."""
+        try:
+            with np.load(Path(path), allow_pickle=False) as archive:
+                params = json.loads(str(archive["params"]))
+                X, y = archive["X"], archive["y"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise ModelError(f"{path}: not a saved KNNClassifier ({exc})") from None
+        return cls(**params).fit(X, y)
+
+
+def _as_labels(y: Any, n_samples: int) -> np.ndarray:
+    labels = np.asarray(y)
+    if labels.ndim != 1:
+        raise ValueError(f"y must be 1-D (n_samples,), got shape {labels.shape}")
+    if len(labels) != n_samples:
+        raise ValueError(f"X has {n_samples} samples but y has {len(labels)} labels")
+    if labels.dtype == object:
+        labels = labels.astype(str)
+    return labels
+
+
+def vote(
+    distances: np.ndarray, neighbor_classes: np.ndarray, n_classes: int, weights: str
+) -> np.ndarray:
+    """Summed votes of shape (n, n_classes) from sorted neighbours.
+
+    ``weights="distance"`` gives 1/d; a row with exact matches (d = 0) gives them weight 1 and
+    every other neighbour 0, so there is never a division by zero.
+    """
+    n, k = neighbor_classes.shape
+    if weights == "uniform":
+        w = np.ones((n, k))
+    else:
+        exact = distances == 0
+        with np.errstate(divide="ignore"):
+            w = np.where(exact.any(axis=1, keepdims=True), exact, 1.0 / distances)
+    cells = (np.arange(n)[:, None] * n_classes + neighbor_classes).ravel()
+    return np.bincount(cells, w.ravel(), minlength=n * n_classes).reshape(n, n_classes)
+
+
+def break_ties(votes: np.ndarray, neighbor_classes: np.ndarray) -> np.ndarray:
+    """The class with most votes; among tied classes, the one of the nearest neighbour.
+
+    ``neighbor_classes`` (n, k) is sorted nearest first, so the first neighbour whose class is
+    among the tied ones decides. Neither training order nor label value plays a part.
+    """
+    best = votes.max(axis=1, keepdims=True)
+    tied = votes >= best * (1 - 1e-12)  # (n, n_classes)
+    rows = np.arange(len(votes))[:, None]
+    first = np.argmax(tied[rows, neighbor_classes], axis=1)
+    return neighbor_classes[np.arange(len(votes)), first]
