@@ -159,7 +159,7 @@ def augment(
     ----------
     images : array of shape (n, h, w), uint8 or float in [0, 1]
     shifts : (drow, dcol) pixel offsets; content moves down/right for positive values
-    angles : rotation angles in degrees about the image centre (14, 14), counter-clockwise
+    angles : rotation angles in degrees about (14, 14), counter-clockwise as seen on screen
 
     Returns
     -------
@@ -177,8 +177,8 @@ def augment(
     for deg in angles:
         t = np.deg2rad(deg)
         # Inverse rotation: the output pixel reads the input where the rotation came from.
-        src_r = np.cos(t) * r - np.sin(t) * c + CENTRE  # (h, w)
-        src_c = np.sin(t) * r + np.cos(t) * c + CENTRE
+        src_r = np.cos(t) * r + np.sin(t) * c + CENTRE  # (h, w)
+        src_c = -np.sin(t) * r + np.cos(t) * c + CENTRE
         blocks.append(warp_affine(x, src_r.astype(np.float32), src_c.astype(np.float32)))
     if not blocks:
         return np.empty((0, h, w), np.float32)
