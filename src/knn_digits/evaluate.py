@@ -14,8 +14,15 @@ from typing import Any
 import numpy as np
 
 from .models import DigitModel
+from .neighbors import break_ties, vote
 
-__all__ = ["Evaluation", "confusion_matrix", "evaluate_model", "per_class_scores"]
+__all__ = [
+    "Evaluation",
+    "confusion_matrix",
+    "error_by_k",
+    "evaluate_model",
+    "per_class_scores",
+]
 
 N_CLASSES = 10
 
@@ -88,3 +95,37 @@ def evaluate_model(
             progress(len(batch))
     elapsed = time.perf_counter() - start
     return Evaluation(predictions, np.asarray(labels, dtype=np.int64), elapsed)
+
+
+def error_by_k(
+    distances: np.ndarray,
+    neighbor_labels: np.ndarray,
+    labels: Any,
+    *,
+    weights: str = "uniform",
+    n_classes: int = N_CLASSES,
+) -> np.ndarray:
+    """Error rate for every k from 1 to K, out of one search for the K nearest neighbours.
+
+    The neighbours of a query for k are the first k of its K nearest, so one expensive search
+    gives the whole k-curve; each k votes and breaks ties exactly as ``KNNClassifier.predict``.
+
+    Parameters
+    ----------
+    distances : (n, K) float, nearest first, as ``kneighbors`` returns them.
+    neighbor_labels : (n, K) int, the labels of those neighbours (0 .. n_classes - 1).
+    labels : (n,) the true labels.
+    weights : "uniform" or "distance", as in ``KNNClassifier``.
+
+    Returns float64 of shape (K,): entry ``k - 1`` is the error rate of the k-NN vote.
+
+    >>> d = np.array([[0.1, 0.2, 0.3]]); nl = np.array([[1, 0, 0]])
+    >>> error_by_k(d, nl, [0]).tolist()
+    [1.0, 1.0, 0.0]
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    errors = np.empty(neighbor_labels.shape[1])
+    for k in range(1, len(errors) + 1):
+        votes = vote(distances[:, :k], neighbor_labels[:, :k], n_classes, weights)
+        errors[k - 1] = np.mean(break_ties(votes, neighbor_labels[:, :k]) != labels)
+    return errors
