@@ -24,7 +24,7 @@ import numpy as np
 
 from . import datasets
 from .errors import ModelError
-from .neighbors import KNNClassifier
+from .neighbors import KNNClassifier, break_ties, vote
 
 __all__ = [
     "DEFAULT_PRESET",
@@ -130,26 +130,40 @@ class DigitModel:
         self.train_labels_ = np.concatenate([self.train_labels_, labels])
         return self
 
-    @property
-    def classes_(self) -> np.ndarray:
-        return self._knn.classes_
-
     def kneighbors(
         self, images: Any, n_neighbors: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(distances, indices into ``train_images_``), each (n, k), nearest first."""
         return self._knn.kneighbors(self._features(as_images(images)), n_neighbors)  # type: ignore[return-value]
 
+    def _votes(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Votes (n, 10) and the voters' labels (n, k), nearest first.
+
+        A query that exactly matches stored digits (distance 0) takes the label of the most
+        recently stored match, whatever the weighting: a digit someone taught comes back with
+        the taught label, and teaching it again with another label changes the answer.
+        """
+        distances, indices = self.kneighbors(images)
+        voters = self.train_labels_[indices]
+        votes = vote(distances, voters, 10, self.preset.weights)
+        exact = distances == 0  # (n, k)
+        matched = np.flatnonzero(exact.any(axis=1))
+        if len(matched):
+            newest = np.where(exact[matched], indices[matched], -1).max(axis=1)
+            votes[matched] = 0
+            votes[matched, self.train_labels_[newest]] = 1
+            voters[matched, 0] = self.train_labels_[newest]  # the tie-break sees it first
+        return votes, voters
+
     def predict_proba(self, images: Any) -> np.ndarray:
         """Vote shares of shape (n, 10), one column per digit 0–9."""
-        shares = self._knn.predict_proba(self._features(as_images(images)))
-        full = np.zeros((len(shares), 10))
-        full[:, self.classes_] = shares
-        return full
+        votes, _ = self._votes(images)
+        return votes / votes.sum(axis=1, keepdims=True)
 
     def predict(self, images: Any) -> np.ndarray:
-        """The predicted digit of each image, int64 of shape (n,)."""
-        return self._knn.predict(self._features(as_images(images))).astype(np.int64)
+        """The predicted digit of each image, int64 of shape (n,); ties as in ``break_ties``."""
+        votes, voters = self._votes(images)
+        return break_ties(votes, voters)
 
     # ------------------------------------------------------------------ persistence
 

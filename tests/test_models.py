@@ -1,0 +1,86 @@
+"""Presets and the fitted pipeline: conversions, persistence, the on-disk cache."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from knn_digits import models
+from knn_digits.models import DigitModel, as_images, get_preset, load_model
+
+
+def test_as_images_accepts_uint8_float_and_single_images() -> None:
+    digit = np.zeros((28, 28), dtype=np.uint8)
+    digit[10, 10] = 255
+    batch = as_images(digit)
+    assert batch.shape == (1, 28, 28) and batch.dtype == np.float32 and batch.max() == 1.0
+    assert np.array_equal(as_images(batch.astype(np.float64)), batch)
+    with pytest.raises(ValueError, match="shape"):
+        as_images(np.zeros((5, 27, 28)))
+    with pytest.raises(ValueError, match="unknown preset 'nope'"):
+        get_preset("nope")
+
+
+def test_raw_model_matches_plain_knn(mnist_train, mnist_test) -> None:
+    from knn_digits import KNNClassifier
+
+    X, y = mnist_train[0][:3000], mnist_train[1][:3000]
+    Q = mnist_test[0][:300]
+    model = DigitModel("raw").fit(X, y)
+    plain = KNNClassifier(3).fit(X.reshape(3000, -1), y)
+    assert np.array_equal(model.predict(Q), plain.predict(Q.reshape(300, -1)))
+    proba = model.predict_proba(Q)
+    assert proba.shape == (300, 10) and np.allclose(proba.sum(axis=1), 1)
+    distances, indices = model.kneighbors(Q[:5])
+    assert indices.shape == (5, 3) and np.all(np.diff(distances, axis=1) >= 0)
+    assert model.train_images_.shape == (3000, 28, 28)
+
+
+def test_add_makes_an_exact_match_win(mnist_train) -> None:
+    X, y = mnist_train[0][:1000], mnist_train[1][:1000]
+    model = DigitModel("raw").fit(X, y)
+    odd = mnist_train[0][1000].astype(np.float32) / 255  # not among the fitted digits
+    wrong = (int(mnist_train[1][1000]) + 1) % 10
+    model.add(odd, [wrong])
+    assert model.n_neighbors == 3  # two of the three voters still carry the original label
+    assert model.predict(odd).tolist() == [wrong]
+    assert model.predict_proba(odd)[0, wrong] == 1.0
+    distances, indices = model.kneighbors(odd)
+    assert distances[0, 0] == 0 and model.train_labels_[indices[0, 0]] == wrong
+    assert len(model.train_images_) == len(model.train_labels_) == 1001
+    model.add(X[0], [wrong])  # a copy of a training digit with another label: the newest wins
+    assert model.predict(X[0]).tolist() == [wrong]
+
+
+def test_save_load_round_trip(tmp_path: Path, mnist_train) -> None:
+    model = DigitModel("raw").fit(mnist_train[0][:500], mnist_train[1][:500])
+    model.save(tmp_path / "m.npz")
+    loaded = DigitModel.load(tmp_path / "m.npz")
+    assert loaded.preset == model.preset
+    probe = mnist_train[0][500:550]
+    assert np.array_equal(loaded.predict_proba(probe), model.predict_proba(probe))
+
+
+def test_load_model_caches_and_recovers_from_corrupt_cache(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("KNN_DIGITS_HOME", str(tmp_path))
+    tiny = dataclasses.replace(get_preset("raw"), name="raw-test", n_neighbors=1)
+    first = load_model(tiny)
+    cached = list((tmp_path / "cache").glob("raw-test-*.npz"))
+    assert len(cached) == 1 and tiny.key() in cached[0].name
+    again = load_model(tiny)
+    assert np.array_equal(again.train_labels_, first.train_labels_)
+    cached[0].write_bytes(b"not an npz")
+    assert load_model(tiny).predict(first.train_images_[:3]).tolist() == (
+        first.train_labels_[:3].tolist()
+    )
+    changed = dataclasses.replace(tiny, n_neighbors=5)
+    assert changed.key() != tiny.key()
+
+
+def test_presets_are_data() -> None:
+    for name, preset in models.PRESETS.items():
+        assert preset.name == name and preset.description
+    assert models.DEFAULT_PRESET in models.PRESETS
