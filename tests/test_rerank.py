@@ -83,7 +83,7 @@ def test_rerank_takes_each_querys_own_candidates() -> None:
     [
         (np.array([[0, 5]]), 2, "candidate indices"),
         (np.array([0, 1]), 2, "n_candidates"),
-        (np.array([[0, 1]]), 4, "warp"),
+        (np.array([[0, 1]]), 3, "warp"),
     ],
 )
 def test_rerank_explains_bad_arguments(cand: np.ndarray, warp: int, match: str) -> None:
