@@ -84,6 +84,14 @@ def test_augment_shift_and_quarter_turn_are_exact() -> None:
     assert augment(img).shape == (0, 28, 28)
 
 
+def test_augment_shear_and_scale_move_a_pixel_where_promised() -> None:
+    img = np.zeros((1, 28, 28), np.float32)
+    img[0, 10, 12] = 1.0  # 4 rows above the centre, 2 columns left of it
+    sheared, zoomed = augment(img, shears=[0.5], scales=[1.5])
+    assert sheared[10, 14] == pytest.approx(1.0)  # moved right by 0.5 · (14 − 10)
+    assert zoomed[8, 11] == pytest.approx(1.0)  # offsets (−4, −2) grew to (−6, −3)
+
+
 def test_pca_matches_numpy_svd() -> None:
     rng = np.random.default_rng(1)
     X = (rng.normal(size=(300, 20)) * np.linspace(3, 0.1, 20)).astype(np.float32)
