@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,3 +29,38 @@ def mnist_train() -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="session")
 def mnist_test() -> tuple[np.ndarray, np.ndarray]:
     return load_mnist("test")
+
+
+class _Mirror(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder; a file whose name is in ``truncate`` is cut short mid-transfer."""
+
+    truncate: set[str] = set()
+
+    def log_message(self, *args: object) -> None:  # keep test output clean
+        pass
+
+    def copyfile(self, source, outputfile) -> None:  # type: ignore[override]
+        data = source.read()
+        if Path(self.path).name in self.truncate:
+            data = data[: len(data) // 2]  # Content-Length still promises all of it
+        outputfile.write(data)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., str]]:
+    """Start HTTP servers on 127.0.0.1 for folders; yields a function returning base URLs."""
+    servers = []
+
+    def start(folder: Path, truncate: frozenset[str] = frozenset()) -> str:
+        handler = type("Handler", (_Mirror,), {"truncate": set(truncate)})
+        server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), lambda *a: handler(*a, directory=str(folder))
+        )
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

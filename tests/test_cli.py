@@ -115,3 +115,22 @@ def test_python_dash_m_and_no_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "no train-images-idx3-ubyte" in result.stderr
+
+
+def test_download_from_a_local_mirror(tmp_path: Path, serve, capsys) -> None:
+    import shutil
+
+    from knn_digits.datasets import DATASETS, PACKAGED_DATA_DIR
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for spec in DATASETS["mnist"].files:
+        shutil.copy(PACKAGED_DATA_DIR / f"{spec.name}.gz", mirror)
+    dest = tmp_path / "dest"
+    assert main(["download", "--dest", str(dest), "--mirror", serve(mirror)]) == 0
+    assert capsys.readouterr().out.count(": verified") == 4
+    assert main(["evaluate", "--data-dir", str(dest), "--limit", "20"]) == 0
+    assert (
+        main(["download", "--dest", str(tmp_path / "d2"), "--mirror", "http://127.0.0.1:9/"]) == 1
+    )
+    assert "could not download train-images-idx3-ubyte" in capsys.readouterr().err

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.server
 import shutil
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -61,11 +58,10 @@ def test_write_idx_rejects_unsupported_dtype(tmp_path: Path) -> None:
         write_idx(tmp_path / "x.idx", np.zeros(3, dtype=np.complex64))
 
 
-def _copy_mnist(folder: Path, names: dict[str, str] | None = None) -> Path:
+def _copy_mnist(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for spec in MNIST.files:
-        target = (names or {}).get(spec.name, f"{spec.name}.gz")
-        shutil.copy(PACKAGED_DATA_DIR / f"{spec.name}.gz", folder / target)
+        shutil.copy(PACKAGED_DATA_DIR / f"{spec.name}.gz", folder / f"{spec.name}.gz")
     return folder
 
 
@@ -131,41 +127,6 @@ def test_bad_files_are_named_in_the_error(tmp_path: Path, corrupt, message: str)
 
 
 # --------------------------------------------------------------------------- download
-
-
-class _Mirror(http.server.SimpleHTTPRequestHandler):
-    """Serves a folder; a file whose name is in ``truncate`` is cut short mid-transfer."""
-
-    truncate: set[str] = set()
-
-    def log_message(self, *args: object) -> None:  # keep test output clean
-        pass
-
-    def copyfile(self, source, outputfile) -> None:  # type: ignore[override]
-        data = source.read()
-        if Path(self.path).name in self.truncate:
-            data = data[: len(data) // 2]  # Content-Length still promises all of it
-        outputfile.write(data)
-
-
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator:
-    """Start HTTP servers on 127.0.0.1 for folders; yields a function returning base URLs."""
-    servers = []
-
-    def start(folder: Path, truncate: set[str] = frozenset()) -> str:  # type: ignore[assignment]
-        handler = type("Handler", (_Mirror,), {"truncate": set(truncate)})
-        server = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), lambda *a: handler(*a, directory=str(folder))
-        )
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def test_download_verifies_and_falls_back(tmp_path: Path, serve) -> None:

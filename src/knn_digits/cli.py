@@ -111,7 +111,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     digits = [image_to_mnist(load_image(path)) for path in args.images]
     model = load_model(args.preset, data_dir=args.data_dir)
     probabilities = model.predict_proba(np.stack(digits))
-    results = [
+    results: list[dict[str, Any]] = [
         {
             "file": str(path),
             "digit": int(np.argmax(p)),
