@@ -16,18 +16,24 @@ candidates of a cheap first stage. The kernel is compiled with numba and runs in
 queries: plain numpy needed ~21 ms per query for N = 100 (DESIGN.md), far from the ≤ 10 minutes
 per 10,000 test images the ``accurate`` preset must meet on two cores.
 
+:func:`idm_candidates` is the whole second stage: IDM to every first-stage candidate, then, for
+the closest few, also to slightly rotated, sheared and scaled copies of them (the best match
+counts) — distorted references that IDM's independent ±2-pixel moves can't produce.
+
 What is left out: tangent distance and the P2DHMDM's row constraints.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from knn_digits.features import as_float_images
+from knn_digits.features import as_float_images, augment
 
-__all__ = ["MAX_WARP", "PAD", "idm_distance", "idm_features", "idm_rerank"]
+__all__ = ["MAX_WARP", "PAD", "idm_candidates", "idm_distance", "idm_features", "idm_rerank"]
 
 #: Largest displacement per axis the kernel supports.
 MAX_WARP = 2
@@ -182,3 +188,66 @@ def idm_distance(queries: ArrayLike, refs: ArrayLike, *, warp: int = 2) -> NDArr
     rf = idm_features(refs)
     cand = np.tile(np.arange(len(rf), dtype=np.int64), (len(qf), 1))  # (n_query, n_ref)
     return idm_rerank(qf, rf, cand, warp=warp)
+
+
+def idm_candidates(
+    queries: ArrayLike,
+    references: NDArray[np.float32],
+    candidates: ArrayLike,
+    *,
+    warp: int = 2,
+    distortions: Mapping[str, Sequence[float]] | None = None,
+    n_distorted: int = 0,
+    chunk_size: int = 64,
+) -> NDArray[np.float32]:
+    """IDM distances from each query to its first-stage candidates, with distorted references.
+
+    Parameters
+    ----------
+    queries : array (n_query, h, w), uint8 or float in [0, 1]
+    references : float32 array (n_ref, h, w) in [0, 1], the images ``candidates`` index
+    candidates : int array (n_query, n_candidates)
+    warp : displacement range of IDM, see :func:`idm_rerank`
+    distortions : keyword arguments of :func:`~knn_digits.features.augment` (``angles``,
+        ``shears``, ``scales``, ``shifts``), e.g. ``{"angles": (8, -8)}``
+    n_distorted : the distortions are tried on each query's ``n_distorted`` nearest candidates
+        by plain IDM only — the far ones would not win anyway, and this keeps the cost at
+        ``n_candidates + n_distortions · n_distorted`` comparisons per query
+    chunk_size : queries per batch; reference features are computed per batch for the
+        candidates it needs (60,000 × 2 × 36 × 36 float32 maps would take 620 MB)
+
+    Returns
+    -------
+    ndarray (n_query, n_candidates), float32: for each candidate the smallest IDM over its
+    original and (for the nearest ``n_distorted``) its distorted versions.
+    """
+    cand = np.asarray(candidates, dtype=np.int64)
+    query_images = as_float_images(queries)
+    if cand.ndim != 2 or len(cand) != len(query_images):
+        raise ValueError(
+            f"expected candidates of shape (n_query={len(query_images)}, n_candidates), "
+            f"got {cand.shape}"
+        )
+    out = np.empty(cand.shape, np.float32)
+    for start in range(0, len(cand), chunk_size):
+        rows = slice(start, start + chunk_size)
+        qf = idm_features(query_images[rows])  # (b, 2, H, W)
+        uniq, inverse = np.unique(cand[rows], return_inverse=True)
+        dist = idm_rerank(qf, idm_features(references[uniq]), inverse.reshape(-1, cand.shape[1]))
+        if distortions and n_distorted > 0:
+            m = min(n_distorted, cand.shape[1])
+            near = np.argsort(dist, axis=1, kind="stable")[:, :m]  # (b, m) positions
+            uniq_near, inv_near = np.unique(
+                np.take_along_axis(cand[rows], near, axis=1), return_inverse=True
+            )
+            variants = augment(references[uniq_near], **distortions)  # (V·u, h, w)
+            n_var = len(variants) // len(uniq_near)
+            # Candidate v·u + i is distortion v of unique near candidate i.
+            var_cand = inv_near.reshape(-1, 1, m) + len(uniq_near) * np.arange(n_var)[:, None]
+            var_dist = idm_rerank(qf, idm_features(variants), var_cand.reshape(len(qf), -1))
+            best_var = var_dist.reshape(len(qf), n_var, m).min(axis=1)  # (b, m)
+            np.put_along_axis(
+                dist, near, np.minimum(np.take_along_axis(dist, near, axis=1), best_var), axis=1
+            )
+        out[rows] = dist
+    return out
