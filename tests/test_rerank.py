@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from knn_digits.rerank import PAD, idm_distance, idm_features, idm_rerank
+from knn_digits.features import augment
+from knn_digits.rerank import PAD, idm_candidates, idm_distance, idm_features, idm_rerank
 
 
 def naive_idm(query: np.ndarray, ref: np.ndarray, warp: int = 2) -> float:
@@ -90,3 +91,25 @@ def test_rerank_explains_bad_arguments(cand: np.ndarray, warp: int, match: str) 
     feats = idm_features(blobs(2, 28, seed=0))
     with pytest.raises(ValueError, match=match):
         idm_rerank(feats[:1], feats, cand, warp=warp)
+
+
+def test_idm_candidates_tries_distortions_on_the_nearest_only() -> None:
+    refs = blobs(6, 28, seed=11)
+    queries = blobs(3, 28, seed=12)
+    cand = np.array([[0, 1, 2, 3], [5, 4, 3, 2], [1, 1, 0, 5]])
+    plain = np.take_along_axis(idm_distance(queries, refs), cand, axis=1)  # (3, 4)
+    # Chunks of 2 queries: the per-chunk gathering of candidates must not change anything.
+    np.testing.assert_allclose(idm_candidates(queries, refs, cand, chunk_size=2), plain)
+
+    distortions = {"angles": (10.0,), "scales": (1.1,)}
+    got = idm_candidates(
+        queries, refs, cand, distortions=distortions, n_distorted=2, chunk_size=2
+    )
+    variants = augment(refs, **distortions)  # (2 · 6, 28, 28)
+    to_variants = idm_distance(queries, variants).reshape(3, 2, 6).min(axis=1)  # (3, 6)
+    for i in range(3):
+        nearest = np.argsort(plain[i], kind="stable")[:2]
+        expected = plain[i].copy()
+        expected[nearest] = np.minimum(plain[i, nearest], to_variants[i, cand[i, nearest]])
+        np.testing.assert_allclose(got[i], expected, rtol=1e-6)
+    assert (got < plain).any()  # the distortions did something

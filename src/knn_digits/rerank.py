@@ -192,7 +192,7 @@ def idm_distance(queries: ArrayLike, refs: ArrayLike, *, warp: int = 2) -> NDArr
 
 def idm_candidates(
     queries: ArrayLike,
-    references: NDArray[np.float32],
+    references: NDArray[np.uint8] | NDArray[np.float32],
     candidates: ArrayLike,
     *,
     warp: int = 2,
@@ -205,7 +205,8 @@ def idm_candidates(
     Parameters
     ----------
     queries : array (n_query, h, w), uint8 or float in [0, 1]
-    references : float32 array (n_ref, h, w) in [0, 1], the images ``candidates`` index
+    references : array (n_ref, h, w), uint8 or float in [0, 1], the images ``candidates``
+        index; only the candidates are converted, so uint8 training images need no float copy
     candidates : int array (n_query, n_candidates)
     warp : displacement range of IDM, see :func:`idm_rerank`
     distortions : keyword arguments of :func:`~knn_digits.features.augment` (``angles``,
@@ -233,7 +234,8 @@ def idm_candidates(
         rows = slice(start, start + chunk_size)
         qf = idm_features(query_images[rows])  # (b, 2, H, W)
         uniq, inverse = np.unique(cand[rows], return_inverse=True)
-        dist = idm_rerank(qf, idm_features(references[uniq]), inverse.reshape(-1, cand.shape[1]))
+        rf = idm_features(references[uniq])  # (u, 2, H, W), the candidates of this chunk
+        dist = idm_rerank(qf, rf, inverse.reshape(-1, cand.shape[1]))
         if distortions and n_distorted > 0:
             m = min(n_distorted, cand.shape[1])
             near = np.argsort(dist, axis=1, kind="stable")[:, :m]  # (b, m) positions
