@@ -25,16 +25,36 @@ from knn_digits.models import PRESETS, DigitModel
 
 LIMIT = 300
 N_VALIDATION = 300
-N_VALIDATION_SLOW = 10  # Minkowski-3 costs ~0.3 s a query: enough to check the plumbing
+N_VALIDATION_SLOW = 50
 K_SWEEP = report.Sweep("n_neighbors", "k", "error_vs_k_sweep.png", (1, 5), "k, swept.")
+TUNING_TABLE = """# Validation results
+
+## `fast`: not this preset
+
+| k | error % |
+| --- | --- |
+| 9 | 9.99 |
+
+## `raw`: raw pixels
+
+Rule: the **lowest** error.
+
+| k | error % |
+| --- | --- |
+| 3 | 2.71 **← chosen** |
+| 1 | 2.88 |
+"""
 
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[str, int, int]]]:
     """(report.html, every progress call) of one small raw-pixel report."""
     calls: list[tuple[str, int, int]] = []
+    table = tmp_path_factory.mktemp("docs") / "validation.md"
+    table.write_text(TUNING_TABLE, encoding="utf-8")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(report, "SWEEPS", (K_SWEEP,))
+        patch.setattr(report, "TUNING_TABLE", table)
         path = report.write_report(
             "raw",
             tmp_path_factory.mktemp("report"),
@@ -89,8 +109,19 @@ def test_k_curves_cover_every_metric_on_the_validation_split(metrics: dict[str, 
         assert curve["n_validation"] == (N_VALIDATION if fast else N_VALIDATION_SLOW)
         # k = 2 never beats k = 1: a 1–1 tie goes to the nearer neighbour.
         assert curve["error"][1] == curve["error"][0]
-    chosen = metrics["validation"]["chosen"]
-    assert chosen["error"] == curves[("euclidean", 2.0)]["error"][PRESETS["raw"].n_neighbors - 1]
+    chosen, euclidean = metrics["validation"]["chosen"], curves[("euclidean", 2.0)]["error"]
+    assert chosen["error"] == euclidean[PRESETS["raw"].n_neighbors - 1]
+    assert chosen["best_k_error"] == min(euclidean) == euclidean[chosen["best_k"] - 1]
+
+
+def test_the_presets_section_of_the_tuning_table_is_kept_and_shown(
+    metrics: dict[str, Any], written: tuple[Path, Any]
+) -> None:
+    markdown = metrics["validation"]["tuning_table"]["markdown"]
+    assert markdown.startswith("## `raw`") and "9.99" not in markdown
+    page = written[0].read_text()
+    assert "<td>2.71 <b>← chosen</b></td>" in page
+    assert "9.99" not in page
 
 
 def test_k_curve_equals_the_model_fitted_on_the_validation_split(

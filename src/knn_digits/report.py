@@ -30,6 +30,7 @@ import html
 import json
 import os
 import platform
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ Progress = Callable[[str, int, int], None]
 K_MAX = 10  # k-curves cover k = 1..10, all from one search for the 10 nearest
 N_FIT_VALIDATION = 50_000  # the classic split: fit on the first 50,000 training images …
 N_VALIDATION = 10_000  # … and validate on the last 10,000 (the default subset: all of them)
-N_VALIDATION_SLOW = 500  # Minkowski-3 costs ~0.3 s per query against 50,000 here: 500 ≈ 3 min
+N_VALIDATION_SLOW = 2_000  # Lp k-curves cost ~10 ms a query against 50,000 here: ~20 s each
 N_MISTAKES = 12  # wrong test digits shown in mistakes.png
 _BATCH = 500  # queries per progress tick
 _SUBSET_SEED = 0  # fixed, so every run and every metric sees the same validation digits
@@ -78,6 +79,11 @@ VALIDATION_METRICS: tuple[tuple[str, float], ...] = (
 """(metric, p) pairs of the k-curves; the preset's own metric is added when it is not here."""
 
 _FAST_METRICS = frozenset({"euclidean", "cosine"})  # one BLAS product per chunk of queries
+
+TUNING_TABLE = Path(__file__).resolve().parents[2] / "docs" / "validation.md"
+"""The grid search behind the tuned presets, written by ``benchmarks/tune.py`` (one section per
+preset, headed ``## `name` …``). It lives in the source checkout; without it the report still
+has its own validation curves."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,7 @@ _K_CURVE = _Figure(
     "accuracy_vs_k.png",
     "Validation error against k, for each distance",
     "Fit on the first 50,000 training images, measured on the last 10,000 (or a fixed random "
-    "subset of them, size in the legend); bars are ±1 standard error. The test set plays no "
+    "subset of them, size in the legend); bands are ±1 standard error. The test set plays no "
     "part in choosing k or the distance. The star marks the preset's choice. k = 2 always "
     "equals k = 1 here: a 1–1 tie goes to the nearer neighbour.",
 )
@@ -250,6 +256,18 @@ def _sweep_curve(
     }
 
 
+def _tuning_section(name: str) -> dict[str, str] | None:
+    """The preset's section of the tuning table as {"source", "markdown"}, or None."""
+    try:
+        text = TUNING_TABLE.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    for section in re.split(r"(?m)^(?=## )", text):
+        if section.startswith(f"## `{name}`"):
+            return {"source": TUNING_TABLE.name, "markdown": section.strip()}
+    return None
+
+
 def _applicable_sweeps(preset: Preset) -> list[Sweep]:
     """The sweeps whose parameter this preset has and uses (a None or 0 means "step off")."""
     return [sweep for sweep in SWEEPS if getattr(preset, sweep.field, None)]
@@ -339,9 +357,21 @@ def _show_digit(ax: Axes, image: np.ndarray, title: str, colour: str) -> None:
     ax.set_yticks([])
 
 
-def _error_bars(errors: np.ndarray, n: int) -> np.ndarray:
-    """±1 binomial standard error of error rates measured on n digits, in %."""
-    return 100 * np.sqrt(errors * (1 - errors) / n)
+def _plot_with_band(
+    ax: Axes, x: Sequence[float], errors: np.ndarray, n: int, label: str | None
+) -> str:
+    """Error rates in %, with a shaded ±1 binomial standard error (n digits); the line colour.
+
+    The band shows at a glance which differences are noise: 2,000 digits at 3 % error give
+    ±0.4 points.
+    """
+    from matplotlib.colors import to_hex
+
+    spread = np.sqrt(errors * (1 - errors) / n)
+    (line,) = ax.plot(x, 100 * errors, marker="o", markersize=3, label=label)
+    colour = to_hex(line.get_color())
+    ax.fill_between(x, 100 * (errors - spread), 100 * (errors + spread), color=colour, alpha=0.15)
+    return colour
 
 
 def _plot_k_curves(curves: list[dict[str, Any]], preset: Preset, path: Path) -> None:
@@ -350,20 +380,10 @@ def _plot_k_curves(curves: list[dict[str, Any]], preset: Preset, path: Path) -> 
     for curve in curves:
         errors = np.asarray(curve["error"])
         label = f"{_metric_name(curve['metric'], curve['p'])} (n={curve['n_validation']:,})"
-        line = ax.errorbar(
-            curve["k"],
-            100 * errors,
-            yerr=_error_bars(errors, curve["n_validation"]),
-            marker="o",
-            markersize=3,
-            capsize=2,
-            label=label,
-        )
-        if (curve["metric"], curve["p"]) == _preset_metric(preset):
-            k = preset.n_neighbors
-            if k <= K_MAX:
-                colour = line.lines[0].get_color()
-                ax.plot(k, 100 * errors[k - 1], "*", markersize=15, color=colour, zorder=5)
+        colour = _plot_with_band(ax, curve["k"], errors, curve["n_validation"], label)
+        k = preset.n_neighbors
+        if (curve["metric"], curve["p"]) == _preset_metric(preset) and k <= K_MAX:
+            ax.plot(k, 100 * errors[k - 1], "*", markersize=15, color=colour, zorder=5)
     ax.set_xticks(range(1, K_MAX + 1))
     ax.set_xlabel("k (neighbours that vote)")
     ax.set_ylabel("validation error (%)")
@@ -377,15 +397,9 @@ def _plot_sweep(curve: dict[str, Any], sweep: Sweep, preset: Preset, path: Path)
     figure = _new_figure(6.4, 4.2)
     ax = figure.add_subplot()
     errors = np.asarray(curve["error"])
-    ax.errorbar(
-        curve["values"],
-        100 * errors,
-        yerr=_error_bars(errors, curve["n_validation"]),
-        marker="o",
-        capsize=2,
-    )
+    colour = _plot_with_band(ax, curve["values"], errors, curve["n_validation"], None)
     chosen = curve["values"].index(curve["chosen"])
-    ax.plot(curve["chosen"], 100 * errors[chosen], "*", markersize=15, zorder=5)
+    ax.plot(curve["chosen"], 100 * errors[chosen], "*", markersize=15, color=colour, zorder=5)
     ax.set_xlabel(sweep.label)
     ax.set_ylabel("validation error (%)")
     ax.set_title(
@@ -440,10 +454,10 @@ def write_report(
     limit : classify only the first ``limit`` test digits (quick looks and tests); default all.
     n_validation : validation digits for the fast metrics (Euclidean, cosine), default 10,000.
     n_validation_slow : validation digits for Manhattan, Minkowski and the PCA/N sweeps,
-        whose searches are far slower; default 500.
+        whose searches are far slower; default 2,000.
     progress : called as ``progress(step, done, total)`` while long steps run.
 
-    For ``raw`` on two cores this takes about five minutes, most of it the Minkowski k-curve.
+    For ``raw`` on two cores this takes about two minutes, most of it the validation curves.
 
     >>> write_report("raw", "report", limit=1000)          # doctest: +SKIP
     PosixPath('report/report.html')
@@ -564,6 +578,7 @@ def _validate(
     ]
     own = next(c for c in k_curves if (c["metric"], c["p"]) == _preset_metric(preset))
     k = preset.n_neighbors
+    best_k = int(np.argmin(own["error"])) + 1  # the first of equal minima: the smallest k
     section = {
         "split": {
             "fit": f"training images 0–{N_FIT_VALIDATION - 1}",
@@ -576,7 +591,10 @@ def _validate(
             "p": preset.p,
             "error": own["error"][k - 1] if k <= K_MAX else None,
             "n_validation": own["n_validation"],
+            "best_k": best_k,
+            "best_k_error": own["error"][best_k - 1],
         },
+        "tuning_table": _tuning_section(preset.name),
         "k_curves": k_curves,
         "sweeps": [curve for _, curve in sweeps],
         "seconds": time.perf_counter() - started,
@@ -618,12 +636,41 @@ figcaption { color: #444; max-width: 45rem; } code { background: #f3f3f3; paddin
 """
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows
-    )
-    return f"<table><tr>{cells}</tr>{body}</table>"
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, escape: bool = True) -> str:
+    """An HTML table; ``escape=False`` for cells that already are HTML."""
+
+    def cell(value: Any) -> str:
+        return html.escape(str(value)) if escape else str(value)
+
+    head = "".join(f"<th>{cell(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _markdown_html(markdown: str) -> str:
+    """The little Markdown the tuning table uses: headings, paragraphs, pipe tables, `code`."""
+
+    def inline(text: str) -> str:
+        text = html.escape(text)
+        text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+        return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", text)
+
+    parts = []
+    for block in re.split(r"\n\s*\n", markdown.strip()):
+        lines = block.strip().splitlines()
+        if lines[0].startswith("#"):
+            parts.append(f"<h3>{inline(lines[0].lstrip('#').strip())}</h3>")
+            lines = lines[1:]
+        if lines and all(line.startswith("|") for line in lines):
+            rows = [
+                [inline(cell.strip()) for cell in line.strip().strip("|").split("|")]
+                for line in lines
+                if not re.fullmatch(r"[|\s:-]+", line)  # the |---|---| separator
+            ]
+            parts.append(_table(rows[0], rows[1:], escape=False))
+        elif lines:
+            parts.append(f"<p>{inline(' '.join(lines))}</p>")
+    return "\n".join(parts)
 
 
 def _html(metrics: dict[str, Any], figures: Sequence[_Figure]) -> str:
@@ -656,6 +703,13 @@ def _html(metrics: dict[str, Any], figures: Sequence[_Figure]) -> str:
         for f in figures
     )
     environment = metrics["versions"] | {"cores": metrics["machine"]["cpu_count"]}
+    table = metrics["validation"]["tuning_table"]
+    tuning = (
+        ""
+        if table is None
+        else f"<p>The grid search that chose them ({html.escape(table['source'])}):</p>"
+        + _markdown_html(table["markdown"])
+    )
     esc = html.escape
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -670,12 +724,14 @@ def _html(metrics: dict[str, Any], figures: Sequence[_Figure]) -> str:
 classified the test digits in {timings["predict_seconds"]:.2f} s
 ({timings["predict_ms_per_image"]:.2f} ms per digit, {timings["images_per_second"]:,.0f}/s).</p>
 
-<h2>How the parameters were chosen</h2>
-<p>Parameters: <code>{esc(params)}</code>. They were chosen on a validation split of the training
-set, never on the test set: fit on {esc(metrics["validation"]["split"]["fit"])}, measure on
-{esc(metrics["validation"]["split"]["validate"])}. On that split this preset's k and distance
-give {chosen_error} error ({chosen["n_validation"]:,} validation digits). The test error above is
-measured once, by the model fitted on all training digits.</p>
+<h2>The parameters, on validation</h2>
+<p>Parameters: <code>{esc(params)}</code>. Parameters are judged on a validation split of the
+training set, never on the test set: fit on {esc(metrics["validation"]["split"]["fit"])},
+measure on {esc(metrics["validation"]["split"]["validate"])}. There this preset's k and
+distance give {chosen_error} error ({chosen["n_validation"]:,} validation digits); the best k
+for its distance is {chosen["best_k"]} ({100 * chosen["best_k_error"]:.2f} %). The test error
+above is measured once, by the model fitted on all training digits.</p>
+{tuning}
 
 <h2>Per digit</h2>
 <p>Precision: of the digits predicted as this class, the share that were. Recall: of the digits
