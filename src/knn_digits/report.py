@@ -135,9 +135,9 @@ _MISTAKES = _Figure(
     "mistakes.png",
     "Mistakes and the neighbours that caused them",
     "Misclassified test digits (true → predicted, in red) next to their nearest training "
-    "digits, nearest first, each with its label. A k-NN is only as right as its neighbours: "
-    "most mistakes are sloppy digits whose nearest training digits really do look like the "
-    "wrong class.",
+    "digits, nearest first, each with its label (red: the wrongly predicted class). A k-NN is "
+    "only as right as its neighbours: often the nearest training digits really do look like "
+    "the wrong class.",
 )
 _K_CURVE = _Figure(
     "accuracy_vs_k.png",
@@ -680,7 +680,11 @@ def _html(metrics: dict[str, Any], figures: Sequence[_Figure]) -> str:
     """
     timings, chosen = metrics["timings"], metrics["validation"]["chosen"]
     per_class = metrics["per_class"]
-    params = ", ".join(f"{name}={value}" for name, value in metrics["params"].items())
+    params = ", ".join(
+        f"{name}={value}"
+        for name, value in metrics["params"].items()
+        if name not in ("name", "description")  # already the page's heading
+    )
     subset = "" if metrics["limit"] is None else " (the first ones only: a partial run)"
     chosen_error = (
         f"{100 * chosen['error']:.2f} %" if chosen["error"] is not None else "not measured"
