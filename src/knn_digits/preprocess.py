@@ -25,9 +25,11 @@ which applies them to training and query digits alike. This module never imports
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -101,22 +103,27 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
             image = Image.open(path)
     except FileNotFoundError:
         raise ImageError(f"{name}: no such file") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
-            OSError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{name}: too large to be a photo of a digit ({exc})") from None
+    except (UnidentifiedImageError, OSError):
         raise ImageError(
-            f"{name}: not an image Pillow can read (PNG, JPEG, WebP, BMP, GIF, TIFF, …): {exc}"
+            f"{name}: not an image; upload a PNG, JPEG, WebP, BMP, GIF or TIFF file"
         ) from None
-    _check_size(image.size[0], image.size[1], name)
-    scale = PHOTO_SIDE / max(image.size)
-    if scale < 0.5:
-        # JPEG only (a no-op elsewhere): decode at 1/2, 1/4 or 1/8 scale, at least PHOTO_SIDE.
-        image.draft(None, (int(image.size[0] * scale), int(image.size[1] * scale)))
     try:
+        _check_size(image.size[0], image.size[1], name)
+        scale = PHOTO_SIDE / max(image.size)
+        if scale < 0.5:
+            # JPEG only (a no-op elsewhere): decode at 1/2, 1/4 or 1/8 scale, >= PHOTO_SIDE.
+            image.draft(None, (int(image.size[0] * scale), int(image.size[1] * scale)))
         image.load()
-        image = ImageOps.exif_transpose(image)
+        upright = ImageOps.exif_transpose(image)  # a copy, so closing ``image`` is safe
+    except ImageError:
+        raise
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"{name}: a damaged or truncated image file ({exc})") from None
-    return image
+    finally:
+        image.close()  # the pixels are loaded (or we failed): let go of the file at once
+    return upright
 
 
 def _check_size(width: int, height: int, name: str = "image") -> None:
@@ -445,18 +452,49 @@ def sketch_to_mnist(value: Mapping[str, Any] | None) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 # Two ink blobs are one digit if their column ranges overlap by this much of the narrower one
-# (the bar and body of a 5, the two strokes of a 4 or a 7 with a crossbar).
+# (the two strokes of a 4, a 7 with a crossbar) — or overlap at all while one sits above the
+# other, their row ranges overlapping by less than this much of the shorter one (a 5 whose bar
+# floats off to the right). Digits side by side on one line share their rows instead.
 OVERLAP_FRACTION = 0.5
-# Blobs with less ink than this fraction of the typical digit are pieces (a dot, a broken
-# stroke): they join their horizontally nearest neighbour.
+# Blobs with less ink than this fraction of the largest are pieces (a dot, a broken stroke):
+# they join their horizontally nearest neighbour. A "1" next to an "8" has ~30 % of its ink.
 PIECE_FRACTION = 0.15
+
+
+@dataclass
+class _Blob:
+    """Ink components that make up one digit: their box and ink, for segment_digits."""
+
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+    area: float
+    ids: list[int]
+
+    def same_digit(self, other: _Blob) -> bool:
+        def overlap(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+            return min(a[1], b[1]) - max(a[0], b[0]), min(a[1] - a[0], b[1] - b[0])
+
+        cols, narrower = overlap(self.cols, other.cols)
+        rows, shorter = overlap(self.rows, other.rows)
+        return cols > 0 and (cols >= OVERLAP_FRACTION * narrower
+                             or rows < OVERLAP_FRACTION * shorter)
+
+    def merge(self, other: _Blob) -> None:
+        self.rows = (min(self.rows[0], other.rows[0]), max(self.rows[1], other.rows[1]))
+        self.cols = (min(self.cols[0], other.cols[0]), max(self.cols[1], other.cols[1]))
+        self.area += other.area
+        self.ids += other.ids
+
+    @property
+    def centre(self) -> float:
+        return (self.cols[0] + self.cols[1]) / 2
 
 
 def segment_digits(ink: np.ndarray) -> list[np.ndarray]:
     """Split the ink of a written number into its digits, left to right, each as MNIST 28×28.
 
-    Digits are connected components of the ink; components stacked above each other (column
-    ranges overlapping by OVERLAP_FRACTION of the narrower one) and small pieces are merged
+    Digits are connected components of the ink; components stacked above each other or
+    overlapping a lot (see OVERLAP_FRACTION) and small pieces (PIECE_FRACTION) are merged
     into one digit first.
 
     Args:
@@ -473,37 +511,27 @@ def segment_digits(ink: np.ndarray) -> list[np.ndarray]:
     labels, n = ndimage.label(ink > 0, structure=np.ones((3, 3)))
     if n == 0:
         raise EmptyImageError(_EMPTY_CANVAS)
-    areas = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(float)
-    # Each group: [first column, last column, area, component ids].
-    groups = [[box[1].start, box[1].stop, areas[i], [i + 1]]
-              for i, box in enumerate(ndimage.find_objects(labels))]
-    groups.sort(key=lambda g: g[0])
-
-    def merge(i: int, j: int) -> None:
-        a, b = groups[i], groups.pop(j)
-        a[0], a[1], a[2], a[3] = min(a[0], b[0]), max(a[1], b[1]), a[2] + b[2], a[3] + b[3]
-
+    areas = np.bincount(labels.ravel(), minlength=n + 1)
+    blobs = [_Blob((box[0].start, box[0].stop), (box[1].start, box[1].stop),
+                   float(areas[i + 1]), [i + 1])
+             for i, box in enumerate(ndimage.find_objects(labels))]
     merged = True
-    while merged:  # stacked blobs: neighbours in column order whose ranges overlap enough
+    while merged:
         merged = False
-        for i in range(len(groups) - 1):
-            a, b = groups[i], groups[i + 1]
-            overlap = min(a[1], b[1]) - max(a[0], b[0])
-            if overlap >= OVERLAP_FRACTION * min(a[1] - a[0], b[1] - b[0]):
-                merge(i, i + 1)
+        for a, b in itertools.combinations(blobs, 2):
+            if a.same_digit(b):
+                a.merge(b)
+                blobs.remove(b)
                 merged = True
                 break
-    while len(groups) > 1:  # small pieces join the nearest group
-        typical = float(np.median([g[2] for g in groups]))
-        small = min(range(len(groups)), key=lambda i: groups[i][2])
-        if groups[small][2] >= PIECE_FRACTION * typical:
+    while len(blobs) > 1:
+        small = min(blobs, key=lambda blob: blob.area)
+        if small.area >= PIECE_FRACTION * max(blob.area for blob in blobs):
             break
-        centre = (groups[small][0] + groups[small][1]) / 2
-        others = [i for i in range(len(groups)) if i != small]
-        nearest = min(others, key=lambda i: abs((groups[i][0] + groups[i][1]) / 2 - centre))
-        keep, drop = sorted((nearest, small))
-        merge(keep, drop)
-    return [normalize_digit(np.where(np.isin(labels, g[3]), ink, 0.0)) for g in groups]
+        blobs.remove(small)
+        min(blobs, key=lambda blob: abs(blob.centre - small.centre)).merge(small)
+    blobs.sort(key=lambda blob: blob.centre)
+    return [normalize_digit(np.where(np.isin(labels, blob.ids), ink, 0.0)) for blob in blobs]
 
 
 # --------------------------------------------------------------------------------------------

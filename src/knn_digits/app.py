@@ -1,0 +1,420 @@
+"""The Gradio app: draw a digit (or a number), see it classified and why, teach it.
+
+``build_demo(service)`` lays out the UI around a :class:`DigitService` — the model, the taught
+samples and a lock — and wires events to the ``handle_*`` functions below. Those are plain
+functions of a service and the components' values, so tests call them without a server.
+
+Contract for automation (issue 4): element ids ``sketchpad``, ``classify``, ``prediction``,
+``neighbours``, ``upload``; API ``/classify`` (Sketchpad value), ``/classify_image`` (an image
+file) and ``/teach`` (Sketchpad value, digit "0"–"9"); each returns its main result first.
+
+Works offline: analytics and telemetry are switched off before gradio is imported, and the
+default theme loads nothing from outside.
+"""
+
+from __future__ import annotations
+
+import os
+
+# huggingface_hub and gradio read these at import time (../shared/BROWSER_TESTING.md).
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+if any(os.environ.get(name) for name in ("http_proxy", "https_proxy", "HTTP_PROXY",
+                                         "HTTPS_PROXY", "all_proxy", "ALL_PROXY")):
+    # Otherwise launch() fails checking its own URL through the proxy.
+    _no_proxy = os.environ.get("NO_PROXY", os.environ.get("no_proxy", ""))
+    os.environ["NO_PROXY"] = ",".join(filter(None, [_no_proxy, "127.0.0.1", "localhost"]))
+
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+from collections.abc import Callable, Mapping  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+
+from knn_digits.errors import KnnDigitsError  # noqa: E402
+from knn_digits.models import DEFAULT_PRESET, PRESETS, DigitModel, load_model  # noqa: E402
+from knn_digits.preprocess import (  # noqa: E402
+    image_to_ink,
+    load_image,
+    segment_digits,
+    sketch_to_ink,
+)
+from knn_digits.store import SampleStore, default_store_path  # noqa: E402
+
+__all__ = [
+    "DigitService",
+    "Reading",
+    "build_demo",
+    "handle_classify",
+    "handle_classify_image",
+    "handle_teach",
+    "launch",
+]
+
+CANVAS = (420, 420)  # (width, height): room for a finger, and for a number of 3–4 digits
+BRUSH_RADIUS = 9  # a felt pen on this canvas; the pipeline redraws any width anyway
+ENLARGE = 8  # "what the model sees": 28×28 shown at 224×224, pixels kept square
+THUMBNAIL = 112  # neighbour digits in the gallery
+
+
+def _quantise(digit: np.ndarray) -> np.ndarray:
+    """A digit as uint8, exactly as the store keeps it, so a taught drawing matches itself."""
+    return np.clip(np.rint(digit * 255), 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the model made of one canvas or image.
+
+    ``digits`` uint8 (n, 28, 28) left to right; ``proba`` (n, 10); ``distances``/``indices``
+    (n, k) into the training set; ``taught`` (n, k) bool: the neighbour is a taught sample.
+    """
+
+    digits: np.ndarray
+    proba: np.ndarray
+    distances: np.ndarray
+    indices: np.ndarray
+    neighbour_images: np.ndarray
+    neighbour_labels: np.ndarray
+    taught: np.ndarray
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.proba.argmax(axis=1)
+
+    @property
+    def text(self) -> str:
+        """The number read, e.g. ``"2026"``."""
+        return "".join(str(d) for d in self.labels)
+
+
+class DigitService:
+    """The app's state: the model, the taught samples, and one lock around both.
+
+    Args:
+        model: a fitted ``DigitModel``.
+        store: where taught samples live; ``None`` keeps them in memory only.
+        loader: builds a fresh model for a preset name (``load_model``); used to switch
+            presets and to forget deleted samples (a k-NN can add but not remove).
+    """
+
+    def __init__(
+        self,
+        model: DigitModel,
+        store: SampleStore | None = None,
+        *,
+        loader: Callable[[str], DigitModel] = load_model,
+    ) -> None:
+        self.store = store
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._install(model)
+
+    @property
+    def preset(self) -> str:
+        return str(self._model.preset.name)
+
+    @property
+    def model(self) -> DigitModel:
+        return self._model
+
+    def _install(self, model: DigitModel) -> None:
+        """Add the enabled samples to ``model`` and make it the current one."""
+        n_base = len(model.train_labels_)
+        if self.store is not None and self.store.enabled and len(self.store):
+            model.add(*self.store.arrays())
+        with self._lock:
+            self._model, self._n_base = model, n_base
+
+    def read(self, digits: list[np.ndarray]) -> Reading:
+        """Classify digits (28, 28) float in [0, 1], with the neighbours that voted."""
+        batch = np.stack([_quantise(d) for d in digits])
+        with self._lock:
+            model, n_base = self._model, self._n_base
+            proba = model.predict_proba(batch)
+            distances, indices = model.kneighbors(batch)
+            images, labels = model.train_images_[indices], model.train_labels_[indices]
+        return Reading(batch, proba, distances, indices, images, labels, indices >= n_base)
+
+    def teach(self, digit: np.ndarray, label: int) -> int | None:
+        """Store a digit with its right label and let the model use it at once (if enabled).
+
+        Returns the sample's id in the store, ``None`` without a store.
+        """
+        sample = _quantise(digit)
+        sample_id = self.store.add(sample, label) if self.store is not None else None
+        if self.store is None or self.store.enabled:
+            with self._lock:
+                self._model.add(sample[None], [label])
+        return sample_id
+
+    def reload(self, preset: str | None = None) -> None:
+        """A fresh model (this preset, or the current one) with the enabled samples added."""
+        self._install(self._loader(preset or self.preset))
+
+    def delete_sample(self, sample_id: int) -> bool:
+        """Forget a taught sample, in the store and in the model."""
+        if self.store is None or not self.store.delete(sample_id):
+            return False
+        self.reload()
+        return True
+
+    def set_samples_enabled(self, enabled: bool) -> None:
+        """Switch the taught samples on or off (remembered in the store)."""
+        if self.store is None or self.store.enabled == enabled:
+            return
+        self.store.enabled = enabled
+        self.reload()
+
+
+# --------------------------------------------------------------------------------------------
+# Handlers: plain functions of a service and the components' values
+# --------------------------------------------------------------------------------------------
+
+# What the classify handlers return, in the order of their outputs:
+# (label for gr.Label, gallery items, "what the model sees" image, explanation markdown)
+ClassifyResult = tuple[Any, list[tuple[np.ndarray, str]], np.ndarray | None, str]
+
+
+def _enlarge(image: np.ndarray, factor: int) -> np.ndarray:
+    return np.kron(image, np.ones((factor, factor), np.uint8))
+
+
+def _explain(reading: Reading, preset: str) -> str:
+    lines = []
+    for i, (label, proba) in enumerate(zip(reading.labels, reading.proba, strict=True)):
+        votes = ", ".join(
+            f"{n}{' (yours)' if mine else ''} at {d:.2f}"
+            for n, d, mine in zip(reading.neighbour_labels[i], reading.distances[i],
+                                  reading.taught[i], strict=True)
+        )
+        prefix = f"Digit {i + 1}: " if len(reading.labels) > 1 else ""
+        lines.append(f"- {prefix}**{label}** ({proba[label]:.0%}): the "
+                     f"{len(reading.neighbour_labels[i])} nearest training digits are {votes}.")
+    head = (f"Read **{reading.text}** left to right." if len(reading.labels) > 1
+            else f"It's a **{reading.text}**.")
+    return f"{head} Preset `{preset}`.\n\n" + "\n".join(lines)
+
+
+def _present(service: DigitService, ink: np.ndarray) -> ClassifyResult:
+    reading = service.read(segment_digits(ink))
+    if len(reading.labels) == 1:
+        label: Any = {str(d): float(p) for d, p in enumerate(reading.proba[0])}
+    else:
+        label = reading.text
+    gallery = [
+        (_enlarge(image, THUMBNAIL // 28),
+         f"{'#' + str(i + 1) + ': ' if len(reading.labels) > 1 else ''}{lab} · "
+         f"d={dist:.2f}{' · yours' if mine else ''}")
+        for i in range(len(reading.labels))
+        for image, lab, dist, mine in zip(reading.neighbour_images[i],
+                                          reading.neighbour_labels[i],
+                                          reading.distances[i], reading.taught[i], strict=True)
+    ]
+    seen = _enlarge(np.concatenate(list(reading.digits), axis=1), ENLARGE)
+    return label, gallery, seen, _explain(reading, service.preset)
+
+
+def _failure(message: str) -> ClassifyResult:
+    return None, [], None, f"⚠️ {message}"
+
+
+def handle_classify(service: DigitService, sketch: Mapping[str, Any] | None) -> ClassifyResult:
+    """Classify what is drawn on the Sketchpad (one digit, or a number left to right)."""
+    try:
+        return _present(service, sketch_to_ink(sketch))
+    except KnnDigitsError as exc:
+        return _failure(str(exc))
+
+
+def handle_classify_image(service: DigitService, path: str | None) -> ClassifyResult:
+    """Classify an uploaded photo, scan or image file."""
+    if not path:
+        return _failure("Upload an image of a digit first.")
+    try:
+        return _present(service, image_to_ink(load_image(path)))
+    except KnnDigitsError as exc:
+        return _failure(str(exc))
+
+
+def _sample_gallery(service: DigitService) -> list[tuple[np.ndarray, str]]:
+    if service.store is None:
+        return []
+    return [(_enlarge(s.image, THUMBNAIL // 28), f"#{s.id} → {s.label}")
+            for s in service.store.samples()]
+
+
+def handle_teach(
+    service: DigitService, sketch: Mapping[str, Any] | None, digit: str | None
+) -> tuple[str, list[tuple[np.ndarray, str]]]:
+    """Teach the drawn digit's right label. Returns (message, the samples gallery)."""
+    label = str(digit).strip() if digit is not None else ""
+    if len(label) != 1 or not label.isdigit():
+        return f"⚠️ Pick the right digit (0–9) first, got {digit!r}.", _sample_gallery(service)
+    try:
+        digits = segment_digits(sketch_to_ink(sketch))
+    except KnnDigitsError as exc:
+        return f"⚠️ {exc}", _sample_gallery(service)
+    if len(digits) != 1:
+        return (f"⚠️ Teach one digit at a time: the canvas holds {len(digits)}.",
+                _sample_gallery(service))
+    sample_id = service.teach(digits[0], int(label))
+    if service.store is None:
+        message = f"Learned: this is a {label} (kept until the app stops)."
+    elif not service.store.enabled:
+        message = (f"Stored as a {label} (sample #{sample_id}), but your samples are switched "
+                   "off: switch them on to use it.")
+    else:
+        message = f"Learned: this is a {label} (sample #{sample_id}, kept in {service.store.path})."
+    return message, _sample_gallery(service)
+
+
+def handle_delete(
+    service: DigitService, sample_id: float | None
+) -> tuple[str, list[tuple[np.ndarray, str]]]:
+    """Delete a taught sample by id. Returns (message, the samples gallery)."""
+    if sample_id is None:
+        return "⚠️ Pick a sample (click it) or type its number first.", _sample_gallery(service)
+    if service.delete_sample(int(sample_id)):
+        return f"Deleted sample #{int(sample_id)}.", _sample_gallery(service)
+    return f"⚠️ There is no sample #{int(sample_id)}.", _sample_gallery(service)
+
+
+def handle_use_samples(service: DigitService, enabled: bool) -> str:
+    """Switch the taught samples on or off."""
+    service.set_samples_enabled(bool(enabled))
+    return "Your samples are on." if enabled else "Your samples are off: the model ignores them."
+
+
+def handle_export(service: DigitService) -> tuple[str, list[str] | None]:
+    """Export the samples as IDX files. Returns (message, file paths to download)."""
+    if service.store is None or len(service.store) == 0:
+        return "⚠️ There are no samples to export yet.", None
+    paths = service.store.export_idx(tempfile.mkdtemp(prefix="knn-digits-export-"))
+    return f"Exported {len(service.store)} samples in MNIST's IDX format.", [str(p) for p in paths]
+
+
+def handle_preset(service: DigitService, preset: str) -> str:
+    """Switch to another preset (fitted once, then read from the disk cache)."""
+    if preset not in PRESETS:
+        return f"⚠️ Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}."
+    service.reload(preset)
+    return f"Now using preset `{preset}`: {PRESETS[preset].description}."
+
+
+def handle_select_sample(service: DigitService, index: Any) -> float | None:
+    """The id of the sample at ``index`` in the samples gallery (the one clicked)."""
+    samples = service.store.samples() if service.store is not None else []
+    return float(samples[index].id) if isinstance(index, int) and index < len(samples) else None
+
+
+# --------------------------------------------------------------------------------------------
+# Layout
+# --------------------------------------------------------------------------------------------
+
+
+def build_demo(service: DigitService) -> gr.Blocks:
+    """The UI around ``service``: draw/upload → label, neighbours, the 28×28 seen; teach."""
+
+    def bind(handler: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            return handler(service, *args)
+
+        call.__doc__ = handler.__doc__  # shown in the API page
+        return call
+
+    with gr.Blocks(title="knn-digits") as demo:
+        gr.Markdown(
+            "# Handwritten digits, read by k nearest neighbours\n"
+            "Draw a digit — or a number — and see which MNIST digits it is closest to. "
+            "If the answer is wrong, teach it the right one."
+        )
+        with gr.Row():
+            with gr.Column(scale=1):
+                with gr.Tab("Draw"):
+                    pad = gr.Sketchpad(
+                        elem_id="sketchpad",
+                        label="Draw here",
+                        type="numpy",
+                        image_mode="RGBA",
+                        canvas_size=CANVAS,
+                        fixed_canvas=True,
+                        brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"],
+                                       color_mode="fixed"),
+                        layers=False,
+                        format="png",
+                    )
+                    classify = gr.Button("Classify", elem_id="classify", variant="primary")
+                with gr.Tab("Upload"):
+                    upload = gr.File(
+                        elem_id="upload",
+                        label="A photo or scan of a digit on paper, or an MNIST-style image",
+                        file_types=["image"],
+                        type="filepath",
+                    )
+                with gr.Accordion("Teach it", open=False):
+                    correct = gr.Radio([str(d) for d in range(10)], label="The right digit",
+                                       elem_id="correct")
+                    teach = gr.Button("Teach", elem_id="teach")
+                    notice = gr.Markdown(elem_id="notice")
+                with gr.Accordion("Your samples and settings", open=False):
+                    samples = gr.Gallery(_sample_gallery(service), elem_id="samples",
+                                         label="Your samples (click one to select it)",
+                                         columns=6, fit_columns=False, allow_preview=False,
+                                         height="auto")
+                    with gr.Row():
+                        sample_id = gr.Number(label="Sample #", precision=0,
+                                              elem_id="sample_id")
+                        delete = gr.Button("Delete", elem_id="delete")
+                    use_samples = gr.Checkbox(
+                        service.store.enabled if service.store is not None else True,
+                        label="Use my samples", elem_id="use_samples",
+                        interactive=service.store is not None)
+                    export = gr.Button("Export as IDX", elem_id="export")
+                    exported = gr.File(label="Exported files", file_count="multiple",
+                                       interactive=False)
+                    preset = gr.Dropdown(list(PRESETS), value=service.preset, label="Preset",
+                                         elem_id="preset")
+            with gr.Column(scale=1):
+                prediction = gr.Label(elem_id="prediction", label="Prediction",
+                                      num_top_classes=3)
+                explanation = gr.Markdown(elem_id="explanation")
+                seen = gr.Image(elem_id="seen", label="What the model sees (28×28)",
+                                type="numpy", interactive=False, height=240, format="png")
+                neighbours = gr.Gallery(elem_id="neighbours", label="Nearest training digits",
+                                        columns=5, fit_columns=False, allow_preview=False,
+                                        height="auto", format="png")
+
+        results = [prediction, neighbours, seen, explanation]
+        classify.click(bind(handle_classify), pad, results, api_name="classify")
+        pad.change(bind(handle_classify), pad, results, api_visibility="private",
+                   trigger_mode="always_last", show_progress="hidden")
+        upload.upload(bind(handle_classify_image), upload, results, api_name="classify_image")
+        teach.click(bind(handle_teach), [pad, correct], [notice, samples], api_name="teach")
+
+        def select_sample(event: gr.SelectData) -> float | None:
+            return handle_select_sample(service, event.index)
+
+        samples.select(select_sample, None, sample_id, api_visibility="private")
+        delete.click(bind(handle_delete), sample_id, [notice, samples], api_name="delete_sample")
+        use_samples.input(bind(handle_use_samples), use_samples, notice, api_name="use_samples")
+        export.click(bind(handle_export), None, [notice, exported], api_name="export_samples")
+        preset.input(bind(handle_preset), preset, notice, api_name="preset")
+    return demo
+
+
+def launch(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    preset: str | None = None,
+    store_path: str | None = None,
+) -> None:
+    """Serve the app until interrupted (``knn-digits app``)."""
+    store = SampleStore(default_store_path(store_path))
+    service = DigitService(load_model(preset or DEFAULT_PRESET), store)
+    demo = build_demo(service)
+    demo.queue(default_concurrency_limit=2).launch(server_name=host, server_port=port)

@@ -1,0 +1,315 @@
+"""The app's handlers and service, called directly: no server, no browser.
+
+A small model (5,000 training digits) keeps this fast; accuracy is the benchmark's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from knn_digits import app
+from knn_digits.datasets import load_mnist, read_idx
+from knn_digits.models import DigitModel
+from knn_digits.preprocess import render_drawing, render_photo, sketch_to_mnist
+from knn_digits.store import SampleStore
+
+N_TRAIN = 5000
+
+
+@pytest.fixture(scope="module")
+def small_loader() -> Callable[[str], DigitModel]:
+    images, labels = load_mnist("train")
+
+    def load(preset: str) -> DigitModel:
+        return DigitModel(preset).fit(images[:N_TRAIN], labels[:N_TRAIN])
+
+    return load
+
+
+@pytest.fixture(scope="module")
+def digits(small_loader: Callable[[str], DigitModel]) -> dict[int, np.ndarray]:
+    """One MNIST test digit per class that the small model reads right when drawn.
+
+    These tests are about the plumbing, so they pick digits whose answer is not in doubt.
+    """
+    model = small_loader("raw")
+    images, labels = load_mnist("test")
+    chosen = {}
+    for d in range(10):
+        candidates = images[labels == d][:10]
+        read = model.predict(np.stack([sketch_to_mnist(drawn(c)) for c in candidates]))
+        chosen[d] = candidates[int(np.argmax(read == d))]
+    return chosen
+
+
+@pytest.fixture
+def service(tmp_path: Path, small_loader: Callable[[str], DigitModel]) -> app.DigitService:
+    return app.DigitService(small_loader("raw"), SampleStore(tmp_path / "samples.sqlite3"),
+                            loader=small_loader)
+
+
+def drawn(digit: np.ndarray, **kwargs: object) -> dict[str, object]:
+    layer = render_drawing(digit, **kwargs)  # type: ignore[arg-type]
+    return {"background": None, "layers": [layer], "composite": None}
+
+
+def top(label: object) -> str:
+    assert isinstance(label, dict)
+    return max(label, key=label.get)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ classify
+
+
+def test_classify_a_drawing(service: app.DigitService, digits: dict[int, np.ndarray]) -> None:
+    for expected in (0, 1, 3, 7):
+        label, gallery, seen, text = app.handle_classify(service, drawn(digits[expected]))
+        assert top(label) == str(expected)
+        assert set(label) == {str(d) for d in range(10)}
+        assert sum(label.values()) == pytest.approx(1.0)
+        assert f"**{expected}**" in text
+        assert seen is not None and seen.shape == (28 * app.ENLARGE, 28 * app.ENLARGE)
+        assert seen.dtype == np.uint8 and seen.max() == 255
+
+
+def test_the_neighbours_are_shown_with_their_labels_and_distances(
+    service: app.DigitService, digits: dict[int, np.ndarray]
+) -> None:
+    _, gallery, _, text = app.handle_classify(service, drawn(digits[1]))
+    assert len(gallery) == service.model.n_neighbors
+    distances = []
+    for image, caption in gallery:
+        assert image.shape == (app.THUMBNAIL, app.THUMBNAIL) and image.dtype == np.uint8
+        neighbour_label, distance = caption.split(" · d=")
+        assert neighbour_label in "0123456789"
+        distances.append(float(distance))
+    assert distances == sorted(distances)
+    assert "nearest training digits are" in text
+
+
+def test_a_number_is_read_left_to_right(
+    service: app.DigitService, digits: dict[int, np.ndarray]
+) -> None:
+    layers = [render_drawing(digits[d], canvas=(200, 300), size=160, brush_radius=6)
+              for d in (2, 0, 1, 6)]
+    value = {"background": None, "layers": [np.concatenate(layers, axis=1)], "composite": None}
+    label, gallery, seen, text = app.handle_classify(service, value)
+    assert label == "2016"
+    assert len(gallery) == 4 * service.model.n_neighbors
+    assert gallery[0][1].startswith("#1: ")
+    assert seen is not None and seen.shape == (28 * app.ENLARGE, 4 * 28 * app.ENLARGE)
+    assert "Read **2016** left to right" in text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, {"background": None, "layers": [], "composite": None},
+     {"background": None, "layers": [np.zeros((40, 40, 4), np.uint8)], "composite": None}],
+)
+def test_an_empty_canvas_gets_a_friendly_message(
+    service: app.DigitService, value: dict[str, object] | None
+) -> None:
+    assert app.handle_classify(service, value) == (
+        None, [], None, "⚠️ The canvas is empty: draw a digit first.")
+
+
+# ------------------------------------------------------------------ uploads
+
+
+def test_classify_a_photo(
+    service: app.DigitService, digits: dict[int, np.ndarray], tmp_path: Path
+) -> None:
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(render_photo(digits[4], shading=0.5, noise=6)).save(path, quality=85)
+    label, gallery, _, _ = app.handle_classify_image(service, str(path))
+    assert top(label) == "4" and gallery
+
+
+def test_an_mnist_style_upload(
+    service: app.DigitService, digits: dict[int, np.ndarray], tmp_path: Path
+) -> None:
+    path = tmp_path / "mnist.png"
+    Image.fromarray(digits[7]).save(path)
+    assert top(app.handle_classify_image(service, str(path))[0]) == "7"
+
+
+def write_bad_files(folder: Path) -> dict[str, Path]:
+    files = {name: folder / name for name in
+             ("blank.png", "black.png", "notes.png", "huge.png", "empty.jpg")}
+    Image.new("L", (300, 200), 255).save(files["blank.png"])
+    Image.new("RGB", (300, 200), "black").save(files["black.png"])
+    files["notes.png"].write_text("these are not pixels")
+    Image.new("1", (8000, 8000), 1).save(files["huge.png"])
+    files["empty.jpg"].write_bytes(b"")
+    return files
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("blank.png", "No digit found"), ("black.png", "No digit found"),
+     ("notes.png", "notes.png: not an image"), ("huge.png", "8000×8000 pixels is too large"),
+     ("empty.jpg", "empty.jpg: not an image")],
+)
+def test_bad_uploads_get_a_friendly_message(
+    service: app.DigitService, tmp_path: Path, name: str, message: str
+) -> None:
+    path = write_bad_files(tmp_path)[name]
+    label, gallery, seen, text = app.handle_classify_image(service, str(path))
+    assert (label, gallery, seen) == (None, [], None)
+    assert text.startswith("⚠️ ") and message in text
+    assert "Traceback" not in text and str(tmp_path) not in text
+
+
+def test_no_upload_gets_a_friendly_message(service: app.DigitService) -> None:
+    assert app.handle_classify_image(service, None)[3] == "⚠️ Upload an image of a digit first."
+
+
+# ------------------------------------------------------------------ teaching
+
+
+def test_teaching_wins_at_once_and_survives_a_restart(
+    service: app.DigitService, digits: dict[int, np.ndarray],
+    small_loader: Callable[[str], DigitModel],
+) -> None:
+    seven = drawn(digits[7])
+    assert top(app.handle_classify(service, seven)[0]) == "7"
+    message, gallery = app.handle_teach(service, seven, "2")
+    assert message.startswith("Learned: this is a 2 (sample #1")
+    assert [caption for _, caption in gallery] == ["#1 → 2"]
+    label, neighbours, _, _ = app.handle_classify(service, seven)
+    assert top(label) == "2"  # the exact match wins
+    assert neighbours[0][1] == "2 · d=0.00 · yours"
+    # A new app on the same store starts with the sample.
+    assert service.store is not None
+    restarted = app.DigitService(small_loader("raw"), SampleStore(service.store.path),
+                                 loader=small_loader)
+    assert top(app.handle_classify(restarted, seven)[0]) == "2"
+
+
+def test_delete_and_switch_off_make_the_model_forget(
+    service: app.DigitService, digits: dict[int, np.ndarray]
+) -> None:
+    seven = drawn(digits[7])
+    app.handle_teach(service, seven, "2")
+    assert app.handle_use_samples(service, False).startswith("Your samples are off")
+    assert top(app.handle_classify(service, seven)[0]) == "7"
+    message, _ = app.handle_teach(service, seven, "2")  # taught while off: stored, not used
+    assert "switched off" in message
+    assert top(app.handle_classify(service, seven)[0]) == "7"
+    app.handle_use_samples(service, True)
+    assert top(app.handle_classify(service, seven)[0]) == "2"
+    assert service.store is not None
+    for sample in service.store.samples():
+        message, _ = app.handle_delete(service, sample.id)
+        assert message == f"Deleted sample #{sample.id}."
+    assert top(app.handle_classify(service, seven)[0]) == "7"
+    assert app.handle_delete(service, 99)[0] == "⚠️ There is no sample #99."
+    assert app.handle_delete(service, None)[0].startswith("⚠️ Pick a sample")
+
+
+@pytest.mark.parametrize("digit", [None, "", "10", "x", "-1"])
+def test_teaching_needs_a_digit(
+    service: app.DigitService, digits: dict[int, np.ndarray], digit: str | None
+) -> None:
+    message, gallery = app.handle_teach(service, drawn(digits[3]), digit)
+    assert message.startswith("⚠️ Pick the right digit") and gallery == []
+
+
+def test_teaching_needs_one_drawn_digit(
+    service: app.DigitService, digits: dict[int, np.ndarray]
+) -> None:
+    assert app.handle_teach(service, None, "3")[0] == "⚠️ The canvas is empty: draw a digit first."
+    two = np.concatenate([render_drawing(digits[d], canvas=(200, 300), size=160)
+                          for d in (1, 2)], axis=1)
+    value = {"background": None, "layers": [two], "composite": None}
+    assert app.handle_teach(service, value, "3")[0].startswith("⚠️ Teach one digit at a time")
+    assert service.store is not None and len(service.store) == 0
+
+
+def test_teaching_without_a_store_keeps_samples_in_memory(
+    small_loader: Callable[[str], DigitModel], digits: dict[int, np.ndarray]
+) -> None:
+    service = app.DigitService(small_loader("raw"), None, loader=small_loader)
+    message, gallery = app.handle_teach(service, drawn(digits[7]), "1")
+    assert "until the app stops" in message and gallery == []
+    assert top(app.handle_classify(service, drawn(digits[7]))[0]) == "1"
+
+
+def test_export_samples_as_idx(service: app.DigitService, digits: dict[int, np.ndarray]) -> None:
+    assert app.handle_export(service) == ("⚠️ There are no samples to export yet.", None)
+    app.handle_teach(service, drawn(digits[5]), "5")
+    app.handle_teach(service, drawn(digits[6]), "6")
+    message, paths = app.handle_export(service)
+    assert message == "Exported 2 samples in MNIST's IDX format."
+    assert paths is not None
+    images, labels = read_idx(paths[0]), read_idx(paths[1])
+    assert images.shape == (2, 28, 28) and labels.tolist() == [5, 6]
+
+
+def test_selecting_a_sample_gives_its_id(
+    service: app.DigitService, digits: dict[int, np.ndarray]
+) -> None:
+    app.handle_teach(service, drawn(digits[5]), "5")
+    app.handle_teach(service, drawn(digits[6]), "6")
+    assert app.handle_select_sample(service, 1) == 2.0
+    assert app.handle_select_sample(service, 5) is None
+
+
+def test_switch_preset(service: app.DigitService) -> None:
+    assert app.handle_preset(service, "raw").startswith("Now using preset `raw`")
+    assert app.handle_preset(service, "nope").startswith("⚠️ Unknown preset 'nope'")
+    assert service.preset == "raw"
+
+
+def test_reads_and_teaching_from_many_threads(
+    service: app.DigitService, digits: dict[int, np.ndarray]
+) -> None:
+    values = [drawn(digits[d]) for d in range(10)]
+
+    def work(i: int) -> object:
+        if i % 5 == 0:
+            return app.handle_teach(service, values[i % 10], str(i % 10))[0]
+        return app.handle_classify(service, values[i % 10])[0]
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(work, range(30)))
+    assert all(r is not None for r in results)
+    assert service.store is not None and len(service.store) == 6
+
+
+# ------------------------------------------------------------------ the layout and contract
+
+
+def test_the_demo_has_the_promised_ids_and_api_names(service: app.DigitService) -> None:
+    async def build() -> gr.Blocks:
+        # Outside a running event loop gradio 6.31 makes two loops for its lock and stop
+        # event and leaks one: a ResourceWarning, which is an error here.
+        return app.build_demo(service)
+
+    demo = asyncio.run(build())
+    ids = {block.elem_id for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+    assert {"sketchpad", "classify", "prediction", "neighbours", "upload"} <= ids
+    api_names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert {"classify", "classify_image", "teach"} <= api_names
+
+
+def test_offline_settings_are_in_place_before_gradio_is_used() -> None:
+    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
+    assert os.environ["HF_HUB_DISABLE_TELEMETRY"].lower() in ("1", "true")
+
+
+def test_core_modules_do_not_import_gradio() -> None:
+    code = ("import sys, knn_digits.preprocess, knn_digits.store; "
+            "sys.exit('gradio' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
