@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import html
 import json
 import os
@@ -212,7 +213,8 @@ def _k_curves(
         images, labels = validation[0][rows], validation[1][rows]
         step = f"validation k-curve, {_metric_name(metric, p)}"
         model = DigitModel(dataclasses.replace(preset, metric=metric, p=p)).fit(*fit)
-        found = _in_batches(lambda x: model.kneighbors(x, K_MAX), images, step, progress)  # noqa: B023
+        search = functools.partial(model.kneighbors, n_neighbors=K_MAX)
+        found = _in_batches(search, images, step, progress)
         distances = np.concatenate([d for d, _ in found])  # (n, K_MAX)
         indices = np.concatenate([i for _, i in found])  # (n, K_MAX)
         errors = error_by_k(distances, model.train_labels_[indices], labels, weights=preset.weights)
@@ -292,9 +294,8 @@ def _plot_confusion(confusion: np.ndarray, path: Path) -> None:
     figure = _new_figure(6.2, 5.4)
     ax = figure.add_subplot()
     shown = np.where(confusion > 0, confusion, np.nan)  # empty cells stay white
-    image = ax.imshow(
-        shown, cmap="Blues", norm=LogNorm(vmin=0.5, vmax=max(2, confusion.max()))
-    )  # a single 1 stays visible
+    norm = LogNorm(vmin=0.5, vmax=max(2, confusion.max()))  # vmin < 1: a single 1 stays visible
+    image = ax.imshow(shown, cmap="Blues", norm=norm)
     threshold = np.sqrt(max(2, confusion.max()))  # dark cells (log scale) get white text
     for (row, col), count in np.ndenumerate(confusion):
         if count:
