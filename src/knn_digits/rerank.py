@@ -26,6 +26,7 @@ What is left out: tangent distance and the P2DHMDM's row constraints.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numba
 import numpy as np
@@ -196,7 +197,7 @@ def idm_candidates(
     candidates: ArrayLike,
     *,
     warp: int = 2,
-    distortions: Mapping[str, Sequence[float]] | None = None,
+    distortions: Mapping[str, Sequence[Any]] | None = None,
     n_distorted: int = 0,
     chunk_size: int = 64,
 ) -> NDArray[np.float32]:
