@@ -128,6 +128,32 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    bars: dict[str, Any] = {}
+
+    def progress(step: str, done: int, total: int) -> None:
+        """One bar per step, each closed when the next step starts."""
+        if step not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars.clear()
+            bars[step] = _progress_bar(total, step)
+        bar = bars[step]
+        bar.update(done - bar.n)
+
+    try:
+        html = write_report(
+            args.preset, args.out, data_dir=args.data_dir, limit=args.limit, progress=progress
+        )
+    finally:
+        for bar in bars.values():
+            bar.close()
+    print(f"report written: {html}")
+    return 0
+
+
 def _cmd_app(args: argparse.Namespace) -> int:
     from .app import launch
 
@@ -203,6 +229,13 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="print JSON instead of text")
     data_dir_option(predict)
     predict.set_defaults(run=_cmd_predict)
+
+    report = commands.add_parser("report", help="write an evaluation report (HTML, figures, JSON)")
+    preset_option(report)
+    report.add_argument("--out", required=True, metavar="DIR", help="folder to write")
+    report.add_argument("--limit", type=int, metavar="N", help="classify only the first N")
+    data_dir_option(report)
+    report.set_defaults(run=_cmd_report)
 
     app = commands.add_parser("app", help="start the Gradio web app")
     app.add_argument("--host", default="127.0.0.1")
