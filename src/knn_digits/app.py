@@ -346,6 +346,7 @@ def build_demo(service: DigitService) -> gr.Blocks:
                                        color_mode="fixed"),
                         layers=False,
                         format="png",
+                        height=CANVAS[1] + 120,  # room for the toolbar: the canvas at ~100 %
                     )
                     classify = gr.Button("Classify", elem_id="classify", variant="primary")
                 with gr.Tab("Upload"):
@@ -385,8 +386,8 @@ def build_demo(service: DigitService) -> gr.Blocks:
                 seen = gr.Image(elem_id="seen", label="What the model sees (28×28)",
                                 type="numpy", interactive=False, height=240, format="png")
                 neighbours = gr.Gallery(elem_id="neighbours", label="Nearest training digits",
-                                        columns=5, fit_columns=False, allow_preview=False,
-                                        height="auto", format="png")
+                                        columns=6, fit_columns=False, allow_preview=False,
+                                        height=300, format="png")
 
         results = [prediction, neighbours, seen, explanation]
         classify.click(bind(handle_classify), pad, results, api_name="classify")

@@ -1,0 +1,155 @@
+"""A real app for the end-to-end tests: one server process per session, clients and a browser.
+
+The server runs as a subprocess (``knn_digits.app.launch``) with the cheap ``raw`` preset and a
+private store, exactly as ``knn-digits app`` would run it; gradio's own warnings then stay out
+of this process, where warnings are errors. Facts about gradio 6.31, gradio_client and
+Playwright + Debian chromium on this machine: ../shared/BROWSER_TESTING.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Read at import time by huggingface_hub (imported by gradio_client): no telemetry, no calls out.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from knn_digits.datasets import load_mnist  # noqa: E402
+from knn_digits.preprocess import render_drawing  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+STARTUP_SECONDS = 180  # the first start fits and caches the raw preset
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    store: Path
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the app exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "/config", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"the app did not answer within {STARTUP_SECONDS} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``knn-digits app`` in a subprocess, on a free port, with a fresh sample store."""
+    folder = tmp_path_factory.mktemp("e2e-app")
+    port = _free_port()
+    store, log = folder / "samples.sqlite3", folder / "server.log"
+    code = (
+        "from knn_digits.app import launch; "
+        f"launch(host='127.0.0.1', port={port}, preset='raw', store_path={str(store)!r})"
+    )
+    env = {**os.environ, "GRADIO_TEMP_DIR": str(folder / "gradio"), "PYTHONUNBUFFERED": "1"}
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-c", code], stdout=out,
+                                   stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_serving(url, process, log)
+        yield Server(url, store, log)
+    finally:
+        process.terminate()  # SIGTERM: gradio exits at once, without a traceback
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+@pytest.fixture(scope="session")
+def client(server: Server) -> Iterator[Any]:
+    from gradio_client import Client
+
+    api = Client(server.url, verbose=False, download_files=False)
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def test_digits() -> dict[int, np.ndarray]:
+    """The first MNIST test digit of each class."""
+    images, labels = load_mnist("test")
+    return {d: images[labels == d][0] for d in range(10)}
+
+
+def _drawing_png(digit: np.ndarray, path: Path, **kwargs: Any) -> Path:
+    layer = render_drawing(digit, **kwargs)
+    composite = np.where(layer[:, :, 3:] > 0, 0, 255).astype(np.uint8).repeat(3, axis=2)
+    Image.fromarray(composite).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def drawing_png() -> Callable[..., Path]:
+    """``drawing_png(digit, path, **render_drawing options)``: a digit drawn as on the
+    Sketchpad, saved as its composite (black ink on white); returns the path."""
+    return _drawing_png
+
+
+def _sketch_value(path: Path | None) -> dict[str, Any]:
+    from gradio_client import handle_file
+
+    return {"background": None, "layers": [],
+            "composite": handle_file(str(path)) if path is not None else None}
+
+
+@pytest.fixture(scope="session")
+def sketch_value() -> Callable[[Path | None], dict[str, Any]]:
+    """``sketch_value(path)``: the Sketchpad value gradio_client sends — only a composite
+    (a bare file won't do for a Sketchpad input)."""
+    return _sketch_value
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright. Missing: a skip locally, a failure in CI."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: apt-get install chromium (never `playwright install`)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

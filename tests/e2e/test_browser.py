@@ -1,0 +1,152 @@
+"""A person's view: Debian chromium draws with the mouse, clicks, uploads and reads the page.
+
+How to drive the Sketchpad (brush selection, zoom, few waypoints per stroke) is in
+../shared/BROWSER_TESTING.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from knn_digits.app import CANVAS
+from knn_digits.preprocess import render_photo
+from knn_digits.store import SampleStore
+
+pytestmark = pytest.mark.e2e
+
+Point = tuple[float, float]
+# Strokes in canvas pixels (the canvas is 420×420), as a person would draw them.
+SEVEN = [[(120, 90), (300, 90), (180, 340)]]
+ONE = [[(215, 70), (205, 350)]]
+ZERO = [[(210, 70), (300, 120), (320, 210), (295, 310), (210, 350), (125, 305), (100, 210),
+         (125, 115), (212, 72)]]
+TIMEOUT_MS = 15_000
+
+
+class AppPage:
+    """The app in a browser tab, with the few gestures the tests need."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.requests: list[str] = []
+        page.on("request", lambda request: self.requests.append(request.url))
+
+    def open(self, url: str) -> None:
+        self.page.goto(url)
+        self.page.locator("#sketchpad .pixi-target canvas").wait_for(timeout=TIMEOUT_MS)
+        brush = self.page.locator("#sketchpad").get_by_role("button", name="Brush", exact=True)
+        brush.click()
+        self.expect(brush).to_have_class(_contains("highlight"), timeout=TIMEOUT_MS)
+
+    @staticmethod
+    def expect(locator: Any) -> Any:
+        from playwright.sync_api import expect
+
+        return expect(locator)
+
+    def draw(self, strokes: Sequence[Sequence[Point]]) -> None:
+        """Mouse strokes through canvas points; the brush joins them with straight lines."""
+        zoom = float(self.page.locator("#sketchpad .zoom-number span").inner_text().strip("%"))
+        box = self.page.locator("#sketchpad .pixi-target canvas").bounding_box()
+        centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+        def screen(point: Point) -> Point:
+            return tuple(c + (p - size / 2) * zoom / 100
+                         for c, p, size in zip(centre, point, CANVAS, strict=True))  # type: ignore[return-value]
+
+        for stroke in strokes:
+            self.page.mouse.move(*screen(stroke[0]))
+            self.page.mouse.down()
+            for point in stroke[1:]:
+                self.page.mouse.move(*screen(point))
+            self.page.mouse.up()
+
+    def classify(self) -> None:
+        self.page.locator("#classify").click()
+
+    def expect_label(self, text: str) -> None:
+        label = self.page.locator('#prediction [data-testid="label-output-value"]')
+        self.expect(label).to_have_text(text, timeout=TIMEOUT_MS)
+
+
+def _contains(text: str) -> Any:
+    import re
+
+    return re.compile(rf"\b{re.escape(text)}\b")
+
+
+@pytest.fixture
+def app_page(browser: Any, server: Any) -> Iterator[AppPage]:
+    context = browser.new_context(viewport={"width": 1280, "height": 1100})
+    page = AppPage(context.new_page())
+    page.open(server.url)
+    yield page
+    context.close()
+
+
+def test_the_page_needs_nothing_from_outside(app_page: AppPage, server: Any) -> None:
+    outside = [url for url in app_page.requests
+               if not url.startswith((server.url, "data:", "blob:"))]
+    assert outside == []
+
+
+@pytest.mark.parametrize(("strokes", "digit"), [(SEVEN, "7"), (ONE, "1"), (ZERO, "0")],
+                         ids=["seven", "one", "zero"])
+def test_draw_a_digit_and_classify_it(app_page: AppPage, strokes: list[list[Point]],
+                                      digit: str) -> None:
+    app_page.draw(strokes)
+    app_page.classify()
+    app_page.expect_label(digit)
+    page = app_page.page
+    app_page.expect(page.locator("#neighbours img")).to_have_count(3)
+    captions = page.locator("#neighbours").inner_text()
+    assert captions.count(" · d=") == 3
+    app_page.expect(page.locator("#seen img")).to_be_visible()
+    assert f"It's a {digit}" in page.locator("#explanation").inner_text()
+
+
+def test_the_answer_comes_live_while_drawing(app_page: AppPage) -> None:
+    app_page.draw(ONE)  # no click: the canvas's change event classifies
+    app_page.expect_label("1")
+
+
+def test_an_empty_canvas_gets_a_message(app_page: AppPage) -> None:
+    app_page.classify()
+    explanation = app_page.page.locator("#explanation")
+    app_page.expect(explanation).to_contain_text("The canvas is empty: draw a digit first.",
+                                                 timeout=TIMEOUT_MS)
+
+
+def test_teach_the_right_digit(app_page: AppPage, server: Any, client: Any) -> None:
+    page = app_page.page
+    app_page.draw(ONE)
+    app_page.classify()
+    app_page.expect_label("1")
+    page.get_by_role("button", name="Teach it").click()
+    page.locator("#correct").get_by_text("4", exact=True).click()
+    page.locator("#teach").click()
+    try:
+        app_page.expect(page.locator("#notice")).to_contain_text("Learned: this is a 4",
+                                                                 timeout=TIMEOUT_MS)
+        app_page.classify()
+        app_page.expect_label("4")
+        app_page.expect(page.locator("#neighbours")).to_contain_text("4 · d=0.00 · yours")
+    finally:
+        for sample in SampleStore(server.store).samples():
+            client.predict(sample.id, api_name="/delete_sample")
+
+
+def test_upload_a_photo(app_page: AppPage, test_digits: dict[int, np.ndarray],
+                        tmp_path: Path) -> None:
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(render_photo(test_digits[3], shading=0.4)).save(path, quality=85)
+    page = app_page.page
+    page.get_by_role("tab", name="Upload").click()
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    app_page.expect_label("3")

@@ -1,0 +1,142 @@
+"""The running app through gradio_client: drawings, photos, bad input, teaching, load."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from knn_digits.preprocess import render_photo
+from knn_digits.store import SampleStore
+
+pytestmark = pytest.mark.e2e
+
+Draw = Callable[..., Path]
+Sketch = Callable[[Path | None], dict[str, Any]]
+
+
+def top(result: tuple[Any, ...]) -> str | None:
+    """The label the app answered with (the first output)."""
+    label = result[0]
+    return label.get("label") if isinstance(label, dict) else None
+
+
+def test_drawings_are_read(client: Any, test_digits: dict[int, np.ndarray], tmp_path: Path,
+                           drawing_png: Draw, sketch_value: Sketch) -> None:
+    answers = {}
+    for digit, image in test_digits.items():
+        path = drawing_png(image, tmp_path / f"{digit}.png", brush_radius=4 + digit)
+        answers[digit] = top(client.predict(sketch_value(path), api_name="/classify"))
+    right = [d for d, answer in answers.items() if answer == str(d)]
+    assert len(right) >= 9, answers
+
+
+def test_the_answer_comes_with_neighbours_and_an_explanation(
+    client: Any, test_digits: dict[int, np.ndarray], tmp_path: Path, drawing_png: Draw,
+    sketch_value: Sketch,
+) -> None:
+    path = drawing_png(test_digits[3], tmp_path / "3.png")
+    label, gallery, seen, text = client.predict(sketch_value(path), api_name="/classify")
+    assert label["label"] == "3" and len(label["confidences"]) == 3
+    assert len(gallery) == 3 and all(item["caption"] for item in gallery)
+    assert seen is not None
+    assert "**3**" in text
+
+
+def test_a_photo_is_read(client: Any, test_digits: dict[int, np.ndarray],
+                         tmp_path: Path) -> None:
+    from gradio_client import handle_file
+
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(render_photo(test_digits[2], shading=0.5)).save(path, quality=85)
+    assert top(client.predict(handle_file(str(path)), api_name="/classify_image")) == "2"
+
+
+def make_bad_file(kind: str, folder: Path) -> Path:
+    path = folder / {"text": "notes.png", "blank": "blank.png", "black": "black.jpg",
+                     "huge": "huge.png"}[kind]
+    if kind == "text":
+        path.write_text("not an image")
+    elif kind == "blank":
+        Image.new("L", (400, 300), 255).save(path)
+    elif kind == "black":
+        Image.new("RGB", (400, 300), "black").save(path)
+    else:
+        Image.new("1", (8000, 8000), 1).save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [("text", "not an image"), ("blank", "No digit found"), ("black", "No digit found"),
+     ("huge", "8000×8000 pixels is too large")],
+)
+def test_bad_uploads_get_a_message_and_the_app_keeps_serving(
+    client: Any, test_digits: dict[int, np.ndarray], tmp_path: Path, kind: str, message: str,
+    drawing_png: Draw, sketch_value: Sketch,
+) -> None:
+    from gradio_client import handle_file
+
+    path = make_bad_file(kind, tmp_path)
+    start = time.monotonic()
+    label, gallery, seen, text = client.predict(handle_file(str(path)),
+                                                api_name="/classify_image")
+    assert time.monotonic() - start < 10
+    assert not label and not gallery and seen is None
+    assert text.startswith("⚠️") and message in text and "Traceback" not in text
+    drawn = drawing_png(test_digits[0], tmp_path / "0.png")
+    assert top(client.predict(sketch_value(drawn), api_name="/classify")) == "0"
+
+
+def test_an_empty_canvas_gets_a_message(client: Any, sketch_value: Sketch) -> None:
+    result = client.predict(sketch_value(None), api_name="/classify")
+    assert result[3] == "⚠️ The canvas is empty: draw a digit first."
+
+
+def test_twenty_simultaneous_requests(
+    client: Any, test_digits: dict[int, np.ndarray], tmp_path: Path, drawing_png: Draw,
+    sketch_value: Sketch,
+) -> None:
+    paths = [drawing_png(test_digits[i % 10], tmp_path / f"{i}.png", brush_radius=3 + i)
+             for i in range(20)]
+    with ThreadPoolExecutor(20) as pool:
+        jobs = list(pool.map(
+            lambda p: client.submit(sketch_value(p), api_name="/classify"), paths))
+        results = [job.result(timeout=60) for job in jobs]
+    assert all(top(r) in [str(d) for d in range(10)] for r in results)
+    right = sum(top(r) == str(i % 10) for i, r in enumerate(results))
+    assert right >= 18
+
+
+def test_teaching_is_used_at_once_and_stored(
+    client: Any, server: Any, test_digits: dict[int, np.ndarray], tmp_path: Path,
+    drawing_png: Draw, sketch_value: Sketch,
+) -> None:
+    seven = sketch_value(drawing_png(test_digits[7], tmp_path / "7.png"))
+    assert top(client.predict(seven, api_name="/classify")) == "7"
+    message, samples = client.predict(seven, "4", api_name="/teach")
+    assert message.startswith("Learned: this is a 4"), message
+    try:
+        assert top(client.predict(seven, api_name="/classify")) == "4"
+        stored = SampleStore(server.store).samples()
+        assert [s.label for s in stored] == [4]
+        assert samples[-1]["caption"] == f"#{stored[0].id} → 4"
+    finally:
+        for sample in SampleStore(server.store).samples():
+            client.predict(sample.id, api_name="/delete_sample")
+    assert top(client.predict(seven, api_name="/classify")) == "7"
+
+
+def test_teaching_refuses_a_missing_digit(
+    client: Any, test_digits: dict[int, np.ndarray], tmp_path: Path, drawing_png: Draw,
+    sketch_value: Sketch,
+) -> None:
+    seven = sketch_value(drawing_png(test_digits[7], tmp_path / "7.png"))
+    message, _ = client.predict(seven, None, api_name="/teach")
+    assert message.startswith("⚠️ Pick the right digit")
