@@ -361,3 +361,9 @@ def test_drawings_are_classified_like_the_digits_they_came_from(
         drawn = np.array([sketch_to_mnist({"layers": [render_drawing(d, brush_radius=radius)]})
                           for d in images])
         assert knn.score(drawn.reshape(-1, 784), labels) >= 0.9
+
+
+def test_sixteen_bit_scans_are_scaled_not_clipped(digit: np.ndarray) -> None:
+    scan = Image.fromarray((255 - digit).astype(np.uint16) * 257)  # 16-bit grey, dark ink
+    assert scan.mode.startswith("I")
+    np.testing.assert_allclose(image_to_mnist(scan), image_to_mnist(255 - digit), atol=1e-6)

@@ -9,12 +9,14 @@ same 28×28 image::
     sketch / photo ──► ink map (H, W), float in [0, 1], ink high      sketch_to_ink, image_to_ink
                    ──► crop to the ink, binary, longer side 80 px
                    ──► skeleton (the pen's path)                       skeletonize
-                   ──► redraw with a round pen ~2.2 px wide at 28×28 scale
+                   ──► redraw with a round pen as wide as MNIST's strokes
                    ──► fit the longer side to 20 px (area averaging)
                    ──► paste into 28×28, centre of mass at (14, 14)    normalize_digit
 
 What it leaves out: the model's own feature steps (deskew, blur, …) — those belong to the model,
 which applies them to training and query digits alike. This module never imports gradio.
+``render_drawing`` and ``render_photo`` go the other way, MNIST digit → drawing or photo, for
+tests and benchmarks.
 
 >>> canvas = np.zeros((300, 300), np.float32)
 >>> canvas[40:260, 140:160] = 1.0          # a thick vertical bar: a "1"
@@ -181,7 +183,12 @@ def _grey(image: Image.Image) -> np.ndarray:
             mean_opaque = float((grey * alpha).sum() / weight) if weight > 0 else 0.0
             backdrop = "white" if mean_opaque < 0.5 else "black"
             image = Image.alpha_composite(Image.new("RGBA", image.size, backdrop), image)
-    image = image.convert("L") if image.mode != "F" else image
+    if image.mode.startswith("I;16") or image.mode in ("I", "F"):
+        # 16-bit scans and float images: converting to "L" would clip, not scale, so rescale.
+        levels = np.asarray(image, np.float32)
+        top = max(float(levels.max()), 1.0)
+        image = Image.fromarray(np.rint(np.clip(levels / top, 0, 1) * 255).astype(np.uint8))
+    image = image.convert("L")
     if max(image.size) > PHOTO_SIDE:
         image = ImageOps.contain(image, (PHOTO_SIDE, PHOTO_SIDE), Image.Resampling.BOX)
     return np.asarray(image, np.float32) / 255
@@ -209,9 +216,11 @@ def _thumbnail(image: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
 
 
-def _full_size(thumbnail: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def _full_size(thumbnail: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """A thumbnail, smoothed and scaled back up to the shape of ``like``."""
     smooth = ndimage.gaussian_filter(thumbnail, 1.5, mode="nearest")
-    return np.asarray(Image.fromarray(smooth).resize(shape[::-1], Image.Resampling.BILINEAR))
+    height, width = like.shape
+    return np.asarray(Image.fromarray(smooth).resize((width, height), Image.Resampling.BILINEAR))
 
 
 def _ink_polarity(grey: np.ndarray) -> np.ndarray:
@@ -222,7 +231,7 @@ def _ink_polarity(grey: np.ndarray) -> np.ndarray:
     median sees the paper whichever way round the ink is, even under uneven light.
     """
     contrast = grey - _full_size(ndimage.median_filter(_thumbnail(grey), 9, mode="nearest"),
-                                 grey.shape)
+                                 grey)
     darker = np.clip(-contrast - NOISE_LEVEL, 0, None).sum()
     lighter = np.clip(contrast - NOISE_LEVEL, 0, None).sum()
     return 1.0 - grey if darker > lighter else grey
@@ -231,11 +240,13 @@ def _ink_polarity(grey: np.ndarray) -> np.ndarray:
 def _background(ink: np.ndarray) -> np.ndarray:
     """A smooth estimate of the level under the ink (uneven light, shadows, paper tone).
 
-    A grey opening of the thumbnail removes everything thinner than ~15 % of the image (the
+    A grey opening of the thumbnail removes everything narrower than ~28 % of the image (the
     strokes) and keeps slow changes of level. Unlike a median it is not pulled up where the
-    strokes are dense, such as in the middle of an MNIST 8.
+    strokes are dense. The window is wide because a narrower one (15 %) kept the crossings of
+    bold MNIST digits as "background" and hollowed them: 92.5 % instead of 95.8 % on uploaded
+    MNIST test digits with the raw preset, for no gain on photos under uneven light.
     """
-    return _full_size(ndimage.grey_opening(_thumbnail(ink), 5, mode="nearest"), ink.shape)
+    return _full_size(ndimage.grey_opening(_thumbnail(ink), 9, mode="nearest"), ink)
 
 
 def image_to_ink(image: Image.Image | np.ndarray) -> np.ndarray:
