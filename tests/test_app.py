@@ -218,7 +218,7 @@ def test_delete_and_switch_off_make_the_model_forget(
     assert app.handle_delete(service, None)[0].startswith("⚠️ Pick a sample")
 
 
-@pytest.mark.parametrize("digit", [None, "", "10", "x", "-1"])
+@pytest.mark.parametrize("digit", [None, "", "10", "x", "-1", "²", "٣"])
 def test_teaching_needs_a_digit(
     service: app.DigitService, digits: dict[int, np.ndarray], digit: str | None
 ) -> None:

@@ -356,7 +356,7 @@ def test_drawings_are_classified_like_the_digits_they_came_from(
 ) -> None:
     train_images, train_labels = load_mnist("train")
     knn = KNNClassifier(3).fit(train_images[:20000].reshape(-1, 784) / 255, train_labels[:20000])
-    images, labels = test_digits[0][:100], test_digits[1][:100]
+    images, labels = test_digits[0][:60], test_digits[1][:60]
     for radius in (3, 16):
         drawn = np.array([sketch_to_mnist({"layers": [render_drawing(d, brush_radius=radius)]})
                           for d in images])

@@ -110,8 +110,10 @@ class DigitService:
     ) -> None:
         self.store = store
         self._loader = loader
-        self._lock = threading.Lock()
-        self._install(model)
+        self._lock = threading.Lock()  # held briefly: reading or swapping the model
+        self._changing = threading.Lock()  # held across a whole change of samples or model
+        with self._changing:
+            self._install(model)
 
     @property
     def preset(self) -> str:
@@ -122,7 +124,10 @@ class DigitService:
         return self._model
 
     def _install(self, model: DigitModel) -> None:
-        """Add the enabled samples to ``model`` and make it the current one."""
+        """Add the enabled samples to ``model`` and make it the current one.
+
+        Callers hold ``_changing``, so a sample taught meanwhile can't miss the new model.
+        """
         n_base = len(model.train_labels_)
         if self.store is not None and self.store.enabled and len(self.store):
             model.add(*self.store.arrays())
@@ -145,29 +150,37 @@ class DigitService:
         Returns the sample's id in the store, ``None`` without a store.
         """
         sample = _quantise(digit)
-        sample_id = self.store.add(sample, label) if self.store is not None else None
-        if self.store is None or self.store.enabled:
-            with self._lock:
-                self._model.add(sample[None], [label])
+        with self._changing:
+            sample_id = self.store.add(sample, label) if self.store is not None else None
+            if self.store is None or self.store.enabled:
+                with self._lock:
+                    self._model.add(sample[None], [label])
         return sample_id
 
     def reload(self, preset: str | None = None) -> None:
         """A fresh model (this preset, or the current one) with the enabled samples added."""
-        self._install(self._loader(preset or self.preset))
+        with self._changing:
+            self._install(self._loader(preset or self.preset))
+
+    def _rebuild(self) -> None:
+        """reload() for callers that already hold ``_changing``."""
+        self._install(self._loader(self.preset))
 
     def delete_sample(self, sample_id: int) -> bool:
         """Forget a taught sample, in the store and in the model."""
-        if self.store is None or not self.store.delete(sample_id):
-            return False
-        self.reload()
+        with self._changing:
+            if self.store is None or not self.store.delete(sample_id):
+                return False
+            self._rebuild()
         return True
 
     def set_samples_enabled(self, enabled: bool) -> None:
         """Switch the taught samples on or off (remembered in the store)."""
-        if self.store is None or self.store.enabled == enabled:
-            return
-        self.store.enabled = enabled
-        self.reload()
+        with self._changing:
+            if self.store is None or self.store.enabled == enabled:
+                return
+            self.store.enabled = enabled
+            self._rebuild()
 
 
 # --------------------------------------------------------------------------------------------
@@ -252,7 +265,7 @@ def handle_teach(
 ) -> tuple[str, list[tuple[np.ndarray, str]]]:
     """Teach the drawn digit's right label. Returns (message, the samples gallery)."""
     label = str(digit).strip() if digit is not None else ""
-    if len(label) != 1 or not label.isdigit():
+    if label not in tuple("0123456789"):  # not str.isdigit(): that accepts "²"
         return f"⚠️ Pick the right digit (0–9) first, got {digit!r}.", _sample_gallery(service)
     try:
         digits = segment_digits(sketch_to_ink(sketch))
@@ -418,4 +431,6 @@ def launch(
     store = SampleStore(default_store_path(store_path))
     service = DigitService(load_model(preset or DEFAULT_PRESET), store)
     demo = build_demo(service)
-    demo.queue(default_concurrency_limit=2).launch(server_name=host, server_port=port)
+    # Two workers for two cores; a 50 MB cap keeps absurd uploads from being stored at all.
+    demo.queue(default_concurrency_limit=2).launch(server_name=host, server_port=port,
+                                                   max_file_size="50mb")
