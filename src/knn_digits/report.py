@@ -266,7 +266,8 @@ def _tuning_section(name: str) -> dict[str, str] | None:
         return None
     for section in re.split(r"(?m)^(?=## )", text):
         if section.startswith(f"## `{name}`"):
-            return {"source": TUNING_TABLE.name, "markdown": section.strip()}
+            source = f"{TUNING_TABLE.parent.name}/{TUNING_TABLE.name}"  # docs/validation.md
+            return {"source": source, "markdown": section.strip()}
     return None
 
 
