@@ -622,12 +622,12 @@ def render_photo(
     ink = np.zeros((photo_height, width), np.float32)
     top, left = (photo_height - written.shape[0]) // 2, (width - written.shape[1]) // 2
     ink[top:top + written.shape[0], left:left + written.shape[1]] = written
-    rows, cols = np.mgrid[0:photo_height, 0:width].astype(np.float32)
-    light = 1.0 - shading * (rows / photo_height + cols / width) / 2
-    shadow = np.exp(-(((cols - 0.8 * width) / (0.25 * width)) ** 2))
-    light = light * (1.0 - 0.5 * shading * shadow)
+    rows = np.arange(photo_height, dtype=np.float32)[:, None] / photo_height  # (H, 1)
+    cols = np.arange(width, dtype=np.float32)[None, :] / width  # (1, W)
+    shadow = np.exp(-(((cols - 0.8) / 0.25) ** 2))
+    light = (1.0 - shading * (rows + cols) / 2) * (1.0 - 0.5 * shading * shadow)  # (H, W)
     paper = np.array([228, 222, 205], np.float32)
     pen = np.array([35, 40, 80], np.float32)
-    colour = paper * (1 - ink[..., None]) + pen * ink[..., None]
-    noisy = colour * light[..., None] + np.random.default_rng(seed).normal(0, noise, colour.shape)
-    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    colour = (paper + (pen - paper) * ink[..., None]) * light[..., None]  # (H, W, 3)
+    colour += noise * np.random.default_rng(seed).standard_normal(colour.shape, np.float32)
+    return np.clip(np.rint(colour), 0, 255).astype(np.uint8)
