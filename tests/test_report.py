@@ -21,7 +21,7 @@ from PIL import Image
 
 from knn_digits import report
 from knn_digits.datasets import data_checksum
-from knn_digits.models import PRESETS, DigitModel
+from knn_digits.models import PRESETS, DigitModel, Preset
 
 LIMIT = 300
 N_VALIDATION = 300
@@ -136,6 +136,27 @@ def test_k_curve_equals_the_model_fitted_on_the_validation_split(
     expected = np.mean(model.predict(images[rows]) != labels[rows])
     curve = next(c for c in metrics["validation"]["k_curves"] if c["metric"] == "euclidean")
     assert curve["error"][model.n_neighbors - 1] == pytest.approx(expected)
+
+
+def test_a_reranked_preset_gets_only_its_own_k_curve_on_the_small_subset(
+    mnist_train: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Its neighbours are the re-ranker's; other first-stage metrics would only cost time."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Reranked(Preset):
+        rerank: int = 50
+
+    images, labels = mnist_train
+    curves = report._k_curves(
+        Reranked("reranked", "a preset with a second stage", metric="cosine"),
+        (images[:2_000], labels[:2_000]),
+        (images[report.N_FIT_VALIDATION :], labels[report.N_FIT_VALIDATION :]),
+        n_validation=10_000,
+        n_validation_slow=20,
+        progress=None,
+    )
+    assert [(c["metric"], c["n_validation"]) for c in curves] == [("cosine", 20)]
 
 
 def test_sweep_curve_lists_the_presets_own_value(metrics: dict[str, Any]) -> None:

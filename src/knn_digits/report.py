@@ -100,18 +100,18 @@ class Sweep:
 
 SWEEPS: tuple[Sweep, ...] = (
     Sweep(
-        "pca_components",
+        "pca",
         "PCA dimensions",
         "error_vs_pca.png",
-        (10, 20, 30, 40, 50, 75, 100),
+        (20, 30, 40, 50, 60),
         "Validation error against the number of principal components kept. Too few lose the "
         "shape of the digit; too many bring back pixel noise and cost time in every distance.",
     ),
     Sweep(
-        "n_candidates",
+        "rerank",
         "candidates re-ranked (N)",
         "error_vs_n.png",
-        (10, 20, 50, 100),
+        (50, 100, 200),  # N below the distorted M or k is not a valid preset
         "Validation error against N, the number of first-stage candidates the expensive "
         "distance re-ranks. Larger N finds the true neighbours more often and costs linearly.",
     ),
@@ -202,13 +202,24 @@ def _k_curves(
     n_validation_slow: int,
     progress: Progress | None,
 ) -> list[dict[str, Any]]:
-    """Validation error for k = 1..K_MAX under each metric, the preset's other choices kept."""
-    metrics = list(VALIDATION_METRICS)
-    if _preset_metric(preset) not in metrics:
-        metrics.append(_preset_metric(preset))
+    """Validation error for k = 1..K_MAX under each metric, the preset's other choices kept.
+
+    A preset with a second stage (``rerank`` candidates re-ranked by an expensive distance) gets
+    only its own curve, on the small subset: its neighbours are the re-ranker's, the metric only
+    picks the candidates, and each query costs hundreds of expensive comparisons.
+    """
+    if _second_stage(preset):
+        plan = [(*_preset_metric(preset), n_validation_slow)]
+    else:
+        metrics = list(VALIDATION_METRICS)
+        if _preset_metric(preset) not in metrics:
+            metrics.append(_preset_metric(preset))
+        plan = [
+            (metric, p, n_validation if metric in _FAST_METRICS else n_validation_slow)
+            for metric, p in metrics
+        ]
     curves = []
-    for metric, p in metrics:
-        n = n_validation if metric in _FAST_METRICS else n_validation_slow
+    for metric, p, n in plan:
         rows = validation_indices(n)
         images, labels = validation[0][rows], validation[1][rows]
         step = f"validation k-curve, {_metric_name(metric, p)}"
@@ -269,6 +280,11 @@ def _tuning_section(name: str) -> dict[str, str] | None:
             source = f"{TUNING_TABLE.parent.name}/{TUNING_TABLE.name}"  # docs/validation.md
             return {"source": source, "markdown": section.strip()}
     return None
+
+
+def _second_stage(preset: Preset) -> bool:
+    """Whether the preset re-ranks first-stage candidates (``rerank`` = N > 0)."""
+    return bool(getattr(preset, "rerank", 0))
 
 
 def _applicable_sweeps(preset: Preset) -> list[Sweep]:
