@@ -109,7 +109,7 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         raise ImageError(f"{name}: too large to be a photo of a digit ({exc})") from None
     except (UnidentifiedImageError, OSError):
         raise ImageError(
-            f"{name}: not an image; upload a PNG, JPEG, WebP, BMP, GIF or TIFF file"
+            f"{name}: not an image (expected PNG, JPEG, WebP, BMP, GIF or TIFF)"
         ) from None
     try:
         _check_size(image.size[0], image.size[1], name)
