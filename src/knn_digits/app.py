@@ -218,10 +218,8 @@ def _present(service: DigitService, ink: np.ndarray) -> ClassifyResult:
         label: Any = {str(d): float(p) for d, p in enumerate(reading.proba[0])}
     else:
         label = reading.text
-    gallery = [
-        (_enlarge(image, THUMBNAIL // 28),
-         f"{'#' + str(i + 1) + ': ' if len(reading.labels) > 1 else ''}{lab} · "
-         f"d={dist:.2f}{' · yours' if mine else ''}")
+    gallery = [  # one row per digit of a number (the gallery has k columns)
+        (_enlarge(image, THUMBNAIL // 28), f"{lab} · d={dist:.2f}{' · yours' if mine else ''}")
         for i in range(len(reading.labels))
         for image, lab, dist, mine in zip(reading.neighbour_images[i],
                                           reading.neighbour_labels[i],
@@ -380,7 +378,7 @@ def build_demo(service: DigitService) -> gr.Blocks:
                                          columns=6, fit_columns=False, allow_preview=False,
                                          height="auto")
                     with gr.Row():
-                        sample_id = gr.Number(label="Sample #", precision=0,
+                        sample_id = gr.Number(None, label="Sample #", precision=0,
                                               elem_id="sample_id")
                         delete = gr.Button("Delete", elem_id="delete")
                     use_samples = gr.Checkbox(
@@ -389,7 +387,7 @@ def build_demo(service: DigitService) -> gr.Blocks:
                         interactive=service.store is not None)
                     export = gr.Button("Export as IDX", elem_id="export")
                     exported = gr.File(label="Exported files", file_count="multiple",
-                                       interactive=False)
+                                       interactive=False, height=100)
                     preset = gr.Dropdown(list(PRESETS), value=service.preset, label="Preset",
                                          elem_id="preset")
             with gr.Column(scale=1):
@@ -399,7 +397,8 @@ def build_demo(service: DigitService) -> gr.Blocks:
                 seen = gr.Image(elem_id="seen", label="What the model sees (28×28)",
                                 type="numpy", interactive=False, height=240, format="png")
                 neighbours = gr.Gallery(elem_id="neighbours", label="Nearest training digits",
-                                        columns=6, fit_columns=False, allow_preview=False,
+                                        columns=service.model.n_neighbors,
+                                        fit_columns=False, allow_preview=False,
                                         height=300, format="png")
 
         results = [prediction, neighbours, seen, explanation]
