@@ -1,8 +1,8 @@
 """A real app for the end-to-end tests: one server process per session, clients and a browser.
 
-The server runs as a subprocess (``knn_digits.app.launch``) with the cheap ``raw`` preset and a
-private store, exactly as ``knn-digits app`` would run it; gradio's own warnings then stay out
-of this process, where warnings are errors. Facts about gradio 6.31, gradio_client and
+The server is ``knn-digits app`` itself (as ``python -m knn_digits app``), in a subprocess, with
+the cheap ``raw`` preset and a private store; gradio's own warnings then stay out of this
+process, where warnings are errors. Facts about gradio 6.31, gradio_client and
 Playwright + Debian chromium on this machine: ../shared/BROWSER_TESTING.md.
 """
 
@@ -69,18 +69,19 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``knn-digits app`` in a subprocess, on a free port, with a fresh sample store."""
+    """``knn-digits app`` in a subprocess, on a free port, with a fresh sample store.
+
+    ``KNN_DIGITS_HOME`` is the test session's private one (tests/conftest.py), so the model
+    cache is fitted afresh there: a few seconds for ``raw``.
+    """
     folder = tmp_path_factory.mktemp("e2e-app")
     port = _free_port()
     store, log = folder / "samples.sqlite3", folder / "server.log"
-    code = (
-        "from knn_digits.app import launch; "
-        f"launch(host='127.0.0.1', port={port}, preset='raw', store_path={str(store)!r})"
-    )
+    command = [sys.executable, "-m", "knn_digits", "app", "--host", "127.0.0.1",
+               "--port", str(port), "--preset", "raw", "--store", str(store)]
     env = {**os.environ, "GRADIO_TEMP_DIR": str(folder / "gradio"), "PYTHONUNBUFFERED": "1"}
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-c", code], stdout=out,
-                                   stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_serving(url, process, log)
