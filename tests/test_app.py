@@ -296,7 +296,9 @@ def test_the_demo_has_the_promised_ids_and_api_names(service: app.DigitService) 
         # event and leaks one: a ResourceWarning, which is an error here.
         return app.build_demo(service)
 
-    demo = asyncio.run(build())
+    # A thread of its own: the browser tests' Playwright keeps a loop running in this one.
+    with ThreadPoolExecutor(1) as worker:
+        demo = worker.submit(asyncio.run, build()).result()
     ids = {block.elem_id for block in demo.blocks.values() if getattr(block, "elem_id", None)}
     assert {"sketchpad", "classify", "prediction", "neighbours", "upload"} <= ids
     api_names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
