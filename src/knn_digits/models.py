@@ -1,9 +1,13 @@
 """Named presets and the fitted pipeline that turns 28×28 digits into a k-NN decision.
 
-A preset is data: which feature steps, which k, metric and weighting. ``DigitModel`` applies
-one to images; ``load_model`` fits it on MNIST's training set once and caches the fitted state
-on disk (``.npz``, no pickle), keyed by the preset and the data's checksum, so the app and the
-CLI start in seconds afterwards.
+A preset is data: which feature steps (deskew, blur, PCA from :mod:`knn_digits.features`),
+which k, metric and weighting, and optionally a second stage that re-ranks the first stage's
+nearest candidates by the image distortion model (:mod:`knn_digits.rerank`). The numbers in
+``fast`` and ``accurate`` were chosen on a validation split by ``benchmarks/tune.py``
+(``docs/validation.md``), never on the test set. ``DigitModel`` applies a preset to images;
+``load_model`` fits it on MNIST's training set once and caches the fitted state on disk
+(``.npz``, no pickle), keyed by the preset and the data's checksum, so the app and the CLI
+start in seconds afterwards.
 
 >>> model = load_model("raw")                       # doctest: +SKIP
 >>> model.predict(test_images[:3])                  # doctest: +SKIP
@@ -22,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from . import datasets
+from . import datasets, features, rerank
 from .errors import ModelError
 from .neighbors import KNNClassifier, break_ties, vote
 
@@ -47,6 +51,17 @@ class Preset:
     metric: str = "euclidean"
     p: float = 2  # Minkowski exponent, used when metric == "minkowski"
     weights: str = "uniform"
+    weight_power: float = 1.0  # with weights="distance" a voter counts 1/d^weight_power
+    # Feature steps, applied alike to training and query digits (knn_digits.features).
+    deskew: bool = False  # shear upright, centre by mass: 5.0 → 2.4 % for plain k-NN
+    blur: float = 0.0  # Gaussian sigma in pixels; 0 = none
+    pca: int = 0  # principal components kept; 0 = all 784 pixels
+    # Second stage (knn_digits.rerank): IDM re-ranks the first stage's `rerank` nearest.
+    rerank: int = 0  # candidates per query; 0 = no second stage
+    distorted: int = 0  # the IDM-nearest this many are also tried distorted, as follows:
+    angles: tuple[float, ...] = ()  # rotations, degrees
+    shears: tuple[float, ...] = ()  # horizontal shears, px per px
+    scales: tuple[float, ...] = ()  # zoom factors
 
     def key(self) -> str:
         """A short hash of every field: a changed preset never reuses an old cache."""
@@ -56,7 +71,26 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     preset.name: preset
-    for preset in (Preset("raw", "raw pixels, Euclidean, k=3: the textbook baseline"),)
+    for preset in (
+        Preset("raw", "raw pixels, Euclidean, k=3: the textbook baseline"),
+        # Validation (docs/validation.md): 1.40 %; 40 dimensions keep the search within budget.
+        Preset("fast", "deskew + PCA-40, Euclidean, k=4", n_neighbors=4, deskew=True, pca=40),
+        # Validation: see docs/validation.md (IDM, the first-stage N, the distorted M, k, p).
+        Preset(
+            "accurate",
+            "deskew + PCA-50 → 200 candidates re-ranked by IDM, 10 nearest also distorted",
+            n_neighbors=5,
+            weights="distance",
+            weight_power=4.0,
+            deskew=True,
+            pca=50,
+            rerank=200,
+            distorted=10,
+            angles=(8.0, -8.0),
+            shears=(0.25, -0.25),
+            scales=(0.9, 1.1),
+        ),
+    )
 }
 DEFAULT_PRESET = "raw"
 
@@ -104,15 +138,25 @@ class DigitModel:
     def n_neighbors(self) -> int:
         return self.preset.n_neighbors
 
-    def _features(self, images: np.ndarray) -> np.ndarray:
-        """(n, 28, 28) float32 in [0, 1] -> (n, n_features) float32."""
+    def _pixels(self, images: np.ndarray) -> np.ndarray:
+        """(n, 28, 28) float32 in [0, 1] -> (n, 784) float32 after deskew and blur."""
+        if self.preset.deskew:
+            images = features.deskew(images)
+        images = features.blur(images, self.preset.blur)
         return images.reshape(len(images), -1)
+
+    def _features(self, images: np.ndarray) -> np.ndarray:
+        """(n, 28, 28) float32 in [0, 1] -> (n, n_features) float32: the first-stage space."""
+        pixels = self._pixels(images)
+        return self._pca.transform(pixels) if self.preset.pca else pixels
 
     def fit(self, images: Any, labels: Any) -> DigitModel:
         """Fit on digits (n, 28, 28) and their labels; returns self."""
         batch = as_images(images)
         self.train_images_ = _to_uint8(batch)
         self.train_labels_ = np.asarray(labels).astype(np.int64)
+        if self.preset.pca:
+            self._pca = features.PCA(self.preset.pca).fit(self._pixels(batch))
         self._knn = KNNClassifier(
             self.preset.n_neighbors,
             metric=self.preset.metric,  # type: ignore[arg-type]
@@ -133,8 +177,31 @@ class DigitModel:
     def kneighbors(
         self, images: Any, n_neighbors: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(distances, indices into ``train_images_``), each (n, k), nearest first."""
-        return self._knn.kneighbors(self._features(as_images(images)), n_neighbors)  # type: ignore[return-value]
+        """(distances, indices into ``train_images_``), each (n, k), nearest first.
+
+        With a second stage the distances are IDM distances over the first stage's
+        ``preset.rerank`` nearest candidates.
+        """
+        batch = as_images(images)
+        k = self.n_neighbors if n_neighbors is None else n_neighbors
+        if not self.preset.rerank:
+            return self._knn.kneighbors(self._features(batch), k)  # type: ignore[return-value]
+        n_candidates = min(max(self.preset.rerank, k), len(self.train_images_))
+        _, candidates = self._knn.kneighbors(self._features(batch), n_candidates)
+        distortions = {
+            "angles": self.preset.angles,
+            "shears": self.preset.shears,
+            "scales": self.preset.scales,
+        }
+        idm = rerank.idm_candidates(
+            batch,
+            self.train_images_,
+            candidates,
+            distortions=distortions,
+            n_distorted=self.preset.distorted,
+        )  # (n, n_candidates)
+        order = np.argsort(idm, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(idm, order, axis=1), np.take_along_axis(candidates, order, axis=1)
 
     def _votes(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
         """Votes (n, 10) and the voters' labels (n, k), nearest first.
@@ -145,7 +212,7 @@ class DigitModel:
         """
         distances, indices = self.kneighbors(images)
         voters = self.train_labels_[indices]
-        votes = vote(distances, voters, 10, self.preset.weights)
+        votes = vote(distances**self.preset.weight_power, voters, 10, self.preset.weights)
         exact = distances == 0  # (n, k)
         matched = np.flatnonzero(exact.any(axis=1))
         if len(matched):
@@ -186,7 +253,12 @@ class DigitModel:
         """Read a model written by :meth:`save`."""
         try:
             with np.load(Path(path), allow_pickle=False) as archive:
-                preset = Preset(**json.loads(str(archive["preset"])))
+                # JSON has no tuples: give the tuple fields back their type.
+                fields: dict[str, Any] = {
+                    k: tuple(v) if isinstance(v, list) else v
+                    for k, v in json.loads(str(archive["preset"])).items()
+                }
+                preset = Preset(**fields)
                 images, labels = archive["train_images"], archive["train_labels"]
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{path}: not a saved DigitModel ({exc})") from None
