@@ -30,7 +30,7 @@ def test_presets_are_data_built_from_the_feature_and_rerank_steps() -> None:
     fast, accurate = PRESETS["fast"], PRESETS["accurate"]
     assert fast.deskew and fast.pca and not fast.rerank
     assert accurate.deskew and accurate.rerank >= accurate.n_neighbors
-    assert 0 < accurate.distorted <= accurate.rerank and accurate.angles
+    assert 0 < accurate.distorted <= accurate.rerank and accurate.rotate
     assert len({p.key() for p in PRESETS.values()}) == len(PRESETS)
 
 

@@ -58,10 +58,10 @@ class Preset:
     pca: int = 0  # principal components kept; 0 = all 784 pixels
     # Second stage (knn_digits.rerank): IDM re-ranks the first stage's `rerank` nearest.
     rerank: int = 0  # candidates per query; 0 = no second stage
-    distorted: int = 0  # the IDM-nearest this many are also tried distorted, as follows:
-    angles: tuple[float, ...] = ()  # rotations, degrees
-    shears: tuple[float, ...] = ()  # horizontal shears, px per px
-    scales: tuple[float, ...] = ()  # zoom factors
+    distorted: int = 0  # the IDM-nearest this many are also tried distorted, in pairs ±:
+    rotate: float = 0.0  # rotations by ± this many degrees
+    shear: float = 0.0  # horizontal shears by ± this (px per px)
+    zoom: float = 0.0  # scalings by 1 ± this
 
     def key(self) -> str:
         """A short hash of every field: a changed preset never reuses an old cache."""
@@ -86,9 +86,9 @@ PRESETS: dict[str, Preset] = {
             pca=50,
             rerank=200,
             distorted=10,
-            angles=(8.0, -8.0),
-            shears=(0.25, -0.25),
-            scales=(0.9, 1.1),
+            rotate=8.0,
+            shear=0.25,
+            zoom=0.1,
         ),
     )
 }
@@ -188,10 +188,11 @@ class DigitModel:
             return self._knn.kneighbors(self._features(batch), k)  # type: ignore[return-value]
         n_candidates = min(max(self.preset.rerank, k), len(self.train_images_))
         _, candidates = self._knn.kneighbors(self._features(batch), n_candidates)
+        preset = self.preset
         distortions = {
-            "angles": self.preset.angles,
-            "shears": self.preset.shears,
-            "scales": self.preset.scales,
+            "angles": (preset.rotate, -preset.rotate) if preset.rotate else (),
+            "shears": (preset.shear, -preset.shear) if preset.shear else (),
+            "scales": (1 - preset.zoom, 1 + preset.zoom) if preset.zoom else (),
         }
         idm = rerank.idm_candidates(
             batch,
@@ -253,12 +254,7 @@ class DigitModel:
         """Read a model written by :meth:`save`."""
         try:
             with np.load(Path(path), allow_pickle=False) as archive:
-                # JSON has no tuples: give the tuple fields back their type.
-                fields: dict[str, Any] = {
-                    k: tuple(v) if isinstance(v, list) else v
-                    for k, v in json.loads(str(archive["preset"])).items()
-                }
-                preset = Preset(**fields)
+                preset = Preset(**json.loads(str(archive["preset"])))
                 images, labels = archive["train_images"], archive["train_labels"]
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{path}: not a saved DigitModel ({exc})") from None
