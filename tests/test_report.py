@@ -143,13 +143,9 @@ def test_a_reranked_preset_gets_only_its_own_k_curve_on_the_small_subset(
 ) -> None:
     """Its neighbours are the re-ranker's; other first-stage metrics would only cost time."""
 
-    @dataclasses.dataclass(frozen=True)
-    class Reranked(Preset):
-        rerank: int = 50
-
     images, labels = mnist_train
     curves = report._k_curves(
-        Reranked("reranked", "a preset with a second stage", metric="cosine"),
+        Preset("reranked", "a preset with a second stage", metric="cosine", rerank=20),
         (images[:2_000], labels[:2_000]),
         (images[report.N_FIT_VALIDATION :], labels[report.N_FIT_VALIDATION :]),
         n_validation=10_000,

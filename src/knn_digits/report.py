@@ -228,7 +228,12 @@ def _k_curves(
         found = _in_batches(search, images, step, progress)
         distances = np.concatenate([d for d, _ in found])  # (n, K_MAX)
         indices = np.concatenate([i for _, i in found])  # (n, K_MAX)
-        errors = error_by_k(distances, model.train_labels_[indices], labels, weights=preset.weights)
+        errors = error_by_k(
+            distances**preset.weight_power,  # the vote DigitModel casts: 1/d^power
+            model.train_labels_[indices],
+            labels,
+            weights=preset.weights,
+        )
         curves.append(
             {
                 "metric": metric,
