@@ -66,7 +66,7 @@ Progress = Callable[[str, int, int], None]
 K_MAX = 10  # k-curves cover k = 1..10, all from one search for the 10 nearest
 N_FIT_VALIDATION = 50_000  # the classic split: fit on the first 50,000 training images …
 N_VALIDATION = 10_000  # … and validate on the last 10,000 (the default subset: all of them)
-N_VALIDATION_SLOW = 2_000  # Lp k-curves cost ~10 ms a query against 50,000 here: ~20 s each
+N_VALIDATION_SLOW = 2_000  # an Lp or IDM query costs ~10 ms against 50,000 here: ~20 s a curve
 N_MISTAKES = 12  # wrong test digits shown in mistakes.png
 _BATCH = 500  # queries per progress tick
 _SUBSET_SEED = 0  # fixed, so every run and every metric sees the same validation digits
@@ -208,19 +208,12 @@ def _k_curves(
     only its own curve, on the small subset: its neighbours are the re-ranker's, the metric only
     picks the candidates, and each query costs hundreds of expensive comparisons.
     """
-    if _second_stage(preset):
-        plan = [(*_preset_metric(preset), n_validation_slow)]
-    else:
-        metrics = list(VALIDATION_METRICS)
-        if _preset_metric(preset) not in metrics:
-            metrics.append(_preset_metric(preset))
-        plan = [
-            (metric, p, n_validation if metric in _FAST_METRICS else n_validation_slow)
-            for metric, p in metrics
-        ]
+    metrics = [_preset_metric(preset)]
+    if not _second_stage(preset):
+        metrics = [*VALIDATION_METRICS, *(m for m in metrics if m not in VALIDATION_METRICS)]
     curves = []
-    for metric, p, n in plan:
-        rows = validation_indices(n)
+    for metric, p in metrics:
+        rows = validation_indices(_n_queries(preset, metric, n_validation, n_validation_slow))
         images, labels = validation[0][rows], validation[1][rows]
         step = f"validation k-curve, {_metric_name(metric, p)}"
         model = DigitModel(dataclasses.replace(preset, metric=metric, p=p)).fit(*fit)
@@ -285,6 +278,12 @@ def _tuning_section(name: str) -> dict[str, str] | None:
             source = f"{TUNING_TABLE.parent.name}/{TUNING_TABLE.name}"  # docs/validation.md
             return {"source": source, "markdown": section.strip()}
     return None
+
+
+def _n_queries(preset: Preset, metric: str, n_validation: int, n_validation_slow: int) -> int:
+    """Validation digits to spend: all of them only where a query costs one BLAS product row."""
+    cheap = metric in _FAST_METRICS and not _second_stage(preset)
+    return n_validation if cheap else n_validation_slow
 
 
 def _second_stage(preset: Preset) -> bool:
@@ -476,8 +475,8 @@ def write_report(
     data_dir : MNIST IDX files; default the copy shipped with the package.
     limit : classify only the first ``limit`` test digits (quick looks and tests); default all.
     n_validation : validation digits for the fast metrics (Euclidean, cosine), default 10,000.
-    n_validation_slow : validation digits for Manhattan, Minkowski and the PCA/N sweeps,
-        whose searches are far slower; default 2,000.
+    n_validation_slow : validation digits for Manhattan, Minkowski and presets with a second
+        stage (IDM), whose queries cost 5–100× more; default 2,000.
     progress : called as ``progress(step, done, total)`` while long steps run.
 
     For ``raw`` on two cores this takes about two minutes, most of it the validation curves.
@@ -595,8 +594,9 @@ def _validate(
         n_validation_slow=n_validation_slow,
         progress=progress,
     )
+    n_sweep = _n_queries(preset, _preset_metric(preset)[0], n_validation, n_validation_slow)
     sweeps = [
-        (sweep, _sweep_curve(preset, sweep, fit, validation, n_validation_slow, progress))
+        (sweep, _sweep_curve(preset, sweep, fit, validation, n_sweep, progress))
         for sweep in _applicable_sweeps(preset)
     ]
     own = next(c for c in k_curves if (c["metric"], c["p"]) == _preset_metric(preset))
