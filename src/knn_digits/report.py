@@ -401,7 +401,10 @@ def _plot_k_curves(curves: list[dict[str, Any]], preset: Preset, path: Path) -> 
     ax = figure.add_subplot()
     for curve in curves:
         errors = np.asarray(curve["error"])
-        label = f"{_metric_name(curve['metric'], curve['p'])} (n={curve['n_validation']:,})"
+        name = _metric_name(curve["metric"], curve["p"])
+        if _second_stage(preset):  # the metric only picks the candidates IDM then ranks
+            name = f"{name} candidates, IDM re-ranked"
+        label = f"{name} (n={curve['n_validation']:,})"
         colour = _plot_with_band(ax, curve["k"], errors, curve["n_validation"], label)
         k = preset.n_neighbors
         if (curve["metric"], curve["p"]) == _preset_metric(preset) and k <= K_MAX:
