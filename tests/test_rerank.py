@@ -102,9 +102,7 @@ def test_idm_candidates_tries_distortions_on_the_nearest_only() -> None:
     np.testing.assert_allclose(idm_candidates(queries, refs, cand, chunk_size=2), plain)
 
     distortions = {"angles": (10.0,), "scales": (1.1,)}
-    got = idm_candidates(
-        queries, refs, cand, distortions=distortions, n_distorted=2, chunk_size=2
-    )
+    got = idm_candidates(queries, refs, cand, distortions=distortions, n_distorted=2, chunk_size=2)
     variants = augment(refs, **distortions)  # (2 · 6, 28, 28)
     to_variants = idm_distance(queries, variants).reshape(3, 2, 6).min(axis=1)  # (3, 6)
     for i in range(3):
