@@ -8,13 +8,13 @@ number would be model selection on the test set.
 
 On a fixed subset of n test digits the allowed count is the full-run rate plus three binomial
 standard deviations: a preset as good as its full run passes with ~99.9 % probability, one
-clearly worse fails. The full-set figures and the speed are the slow tests.
+clearly worse fails. The full-set figures are the slow tests; speed is a benchmark
+(benchmarks/bench_presets.py), never asserted here.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -76,47 +76,10 @@ def test_preset_error_on_a_fixed_test_subset(name: str, n: int, mnist_test) -> N
     assert errors <= allowed_errors(FULL_RUN_ERRORS[name] / 10_000, n)
 
 
-def bare_product_seconds(train: np.ndarray, test: np.ndarray) -> float:
-    """Time of ``test @ train.T`` in float32, chunked into one reused buffer (best of two)."""
-    a = train.reshape(len(train), -1).astype(np.float32) / 255
-    b = test.reshape(len(test), -1).astype(np.float32) / 255
-    out = np.empty((1000, len(a)), np.float32)
-    best = math.inf
-    for _ in range(2):
-        start = time.perf_counter()
-        for s in range(0, len(b), 1000):
-            np.matmul(b[s : s + 1000], a.T, out=out[: len(b[s : s + 1000])])
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 @pytest.mark.slow
-def test_fast_full_test_set(mnist_train, mnist_test) -> None:
-    model = load_model("fast")
-    bare = bare_product_seconds(mnist_train[0], mnist_test[0])
-    seconds = math.inf
-    for _ in range(2):  # best of two, as for the bare product
-        start = time.perf_counter()
-        predicted = model.predict(mnist_test[0])
-        seconds = min(seconds, time.perf_counter() - start)
+@pytest.mark.parametrize("name", ["fast", "accurate"])
+def test_full_test_set_error(name: str, mnist_test) -> None:
+    """The full-run figures (speed is measured in benchmarks/bench_presets.py, not here)."""
+    predicted = load_model(name).predict(mnist_test[0])
     # Deterministic; the slack of 3 digits covers BLAS rounding flipping a near-tie elsewhere.
-    assert np.sum(predicted != mnist_test[1]) <= FULL_RUN_ERRORS["fast"] + 3
-    # Measured 0.16–0.19 × (target 0.15): the exact search over 60,000 references is ~90 %.
-    assert seconds <= 0.25 * bare, f"{seconds:.2f} s against a bare product of {bare:.2f} s"
-
-
-@pytest.mark.slow
-def test_accurate_full_test_set(mnist_test) -> None:
-    model = load_model("accurate")
-    model.predict(mnist_test[0][0])  # loads the compiled IDM kernel
-    drawing = math.inf
-    for image in mnist_test[0][1:4]:  # one drawing at a time, best of three
-        start = time.perf_counter()
-        model.predict(image)
-        drawing = min(drawing, time.perf_counter() - start)
-    assert drawing <= 0.1
-    start = time.perf_counter()
-    predicted = model.predict(mnist_test[0])
-    seconds = time.perf_counter() - start
-    assert np.sum(predicted != mnist_test[1]) <= FULL_RUN_ERRORS["accurate"] + 3
-    assert seconds <= 600  # measured 99 s
+    assert np.sum(predicted != mnist_test[1]) <= FULL_RUN_ERRORS[name] + 3
