@@ -6,6 +6,7 @@ A small model (5,000 training digits) keeps this fast; accuracy is the benchmark
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -314,3 +315,23 @@ def test_core_modules_do_not_import_gradio() -> None:
     code = ("import sys, knn_digits.preprocess, knn_digits.store; "
             "sys.exit('gradio' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_about_tab_shows_the_report_when_one_was_written(
+    service: app.DigitService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KNN_DIGITS_HOME", str(tmp_path / "home"))
+    text, figures = app.handle_about(service)
+    assert "No evaluation report" in text and "knn-digits report --preset raw" in text
+    assert figures == []
+    folder = tmp_path / "home" / "reports" / "raw"
+    folder.mkdir(parents=True)
+    Image.new("L", (40, 30)).save(folder / "confusion.png")
+    (folder / "metrics.json").write_text(json.dumps({
+        "error_rate": 0.0283, "n_test": 10_000,
+        "figures": [{"filename": "confusion.png", "title": "Confusion matrix"},
+                    {"filename": "missing.png", "title": "not written"}],
+    }))
+    text, figures = app.handle_about(service)
+    assert "2.83 %" in text and "10,000" in text
+    assert figures == [(str(folder / "confusion.png"), "Confusion matrix")]

@@ -25,6 +25,7 @@ if any(os.environ.get(name) for name in ("http_proxy", "https_proxy", "HTTP_PROX
     _no_proxy = os.environ.get("NO_PROXY", os.environ.get("no_proxy", ""))
     os.environ["NO_PROXY"] = ",".join(filter(None, [_no_proxy, "127.0.0.1", "localhost"]))
 
+import json  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 from collections.abc import Callable, Mapping  # noqa: E402
@@ -36,12 +37,14 @@ import numpy as np  # noqa: E402
 
 from knn_digits.errors import KnnDigitsError  # noqa: E402
 from knn_digits.models import DEFAULT_PRESET, PRESETS, DigitModel, load_model  # noqa: E402
+from knn_digits.paths import report_dir  # noqa: E402
 from knn_digits.preprocess import (  # noqa: E402
     image_to_ink,
     load_image,
     segment_digits,
     sketch_to_ink,
 )
+from knn_digits.report import report_figures  # noqa: E402
 from knn_digits.store import SampleStore, default_store_path  # noqa: E402
 
 __all__ = [
@@ -316,6 +319,31 @@ def handle_preset(service: DigitService, preset: str) -> str:
     return f"Now using preset `{preset}`: {PRESETS[preset].description}."
 
 
+def handle_about(service: DigitService) -> tuple[str, list[tuple[str, str]]]:
+    """The "About the model" tab: the preset, and the figures of its report if one exists.
+
+    Returns (Markdown, gallery items). Reports are written by ``knn-digits report`` into
+    :func:`knn_digits.paths.report_dir`, where this looks.
+    """
+    preset = PRESETS[service.preset]
+    folder = report_dir(preset.name)
+    lines = [f"### Preset `{preset.name}`", preset.description, ""]
+    figures = report_figures(folder)
+    if figures:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        lines.append(
+            f"**MNIST test error: {100 * metrics['error_rate']:.2f} %** on "
+            f"{metrics['n_test']:,} test digits (report in `{folder}`). Parameters were chosen "
+            "on a validation split of the training set, never on the test set."
+        )
+    else:
+        lines.append(
+            f"No evaluation report for this preset yet: run `knn-digits report --preset "
+            f"{preset.name}` (a few minutes), then reload this page to see its figures."
+        )
+    return "\n".join(lines), [(str(path), caption) for path, caption in figures]
+
+
 def handle_select_sample(service: DigitService, index: Any) -> float | None:
     """The id of the sample at ``index`` in the samples gallery (the one clicked)."""
     samples = service.store.samples() if service.store is not None else []
@@ -343,7 +371,7 @@ def build_demo(service: DigitService) -> gr.Blocks:
             "Draw a digit — or a number — and see which MNIST digits it is closest to. "
             "If the answer is wrong, teach it the right one."
         )
-        with gr.Row():
+        with gr.Tab("Classify"), gr.Row():
             with gr.Column(scale=1):
                 with gr.Tab("Draw"):
                     pad = gr.Sketchpad(
@@ -401,6 +429,11 @@ def build_demo(service: DigitService) -> gr.Blocks:
                                         fit_columns=False, allow_preview=False,
                                         height=300, format="png")
 
+        with gr.Tab("About the model"):
+            about = gr.Markdown(elem_id="about")
+            figures = gr.Gallery(elem_id="about_figures", label="Evaluation report", columns=1,
+                                 fit_columns=False, allow_preview=True, height="auto")
+
         results = [prediction, neighbours, seen, explanation]
         classify.click(bind(handle_classify), pad, results, api_name="classify")
         pad.change(bind(handle_classify), pad, results, api_visibility="private",
@@ -415,7 +448,9 @@ def build_demo(service: DigitService) -> gr.Blocks:
         delete.click(bind(handle_delete), sample_id, [notice, samples], api_name="delete_sample")
         use_samples.input(bind(handle_use_samples), use_samples, notice, api_name="use_samples")
         export.click(bind(handle_export), None, [notice, exported], api_name="export_samples")
-        preset.input(bind(handle_preset), preset, notice, api_name="preset")
+        preset.input(bind(handle_preset), preset, notice, api_name="preset").then(
+            bind(handle_about), None, [about, figures], api_visibility="private")
+        demo.load(bind(handle_about), None, [about, figures], api_visibility="private")
     return demo
 
 

@@ -129,6 +129,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from .paths import report_dir
     from .report import write_report
 
     bars: dict[str, Any] = {}
@@ -145,7 +146,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     try:
         html = write_report(
-            args.preset, args.out, data_dir=args.data_dir, limit=args.limit, progress=progress
+            args.preset,
+            args.out or report_dir(args.preset),
+            data_dir=args.data_dir,
+            limit=args.limit,
+            progress=progress,
         )
     finally:
         for bar in bars.values():
@@ -200,16 +205,16 @@ def _parser() -> argparse.ArgumentParser:
             "default: the copy shipped with the package",
         )
 
-    def preset_option(command: argparse.ArgumentParser) -> None:
+    def preset_option(command: argparse.ArgumentParser, default: str = DEFAULT_PRESET) -> None:
         command.add_argument(
             "--preset",
-            choices=sorted(PRESETS),
-            default=DEFAULT_PRESET,
-            help=f"model preset (default: {DEFAULT_PRESET})",
+            choices=list(PRESETS),
+            default=default,
+            help=f"model preset (default: {default})",
         )
 
     evaluate = commands.add_parser("evaluate", help="measure the test error on MNIST")
-    preset_option(evaluate)
+    preset_option(evaluate, default="raw")  # the plain baseline, which --k/--metric adjust
     evaluate.add_argument("--k", type=int, help="number of neighbours (overrides the preset)")
     evaluate.add_argument(
         "--metric",
@@ -232,7 +237,12 @@ def _parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="write an evaluation report (HTML, figures, JSON)")
     preset_option(report)
-    report.add_argument("--out", required=True, metavar="DIR", help="folder to write")
+    report.add_argument(
+        "--out",
+        metavar="DIR",
+        help="folder to write (default: the app's report folder for the preset, "
+        "$KNN_DIGITS_HOME/reports/PRESET or the user data directory)",
+    )
     report.add_argument("--limit", type=int, metavar="N", help="classify only the first N")
     data_dir_option(report)
     report.set_defaults(run=_cmd_report)
@@ -240,12 +250,7 @@ def _parser() -> argparse.ArgumentParser:
     app = commands.add_parser("app", help="start the Gradio web app")
     app.add_argument("--host", default="127.0.0.1")
     app.add_argument("--port", type=int, default=7860)
-    app.add_argument(
-        "--preset",
-        choices=sorted(PRESETS),
-        default=None,
-        help="model preset (default: the app's choice)",
-    )
+    preset_option(app)
     app.add_argument(
         "--store",
         metavar="PATH",

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from knn_digits.datasets import write_idx
+from knn_digits.paths import data_home
 
 __all__ = ["STORE_FILENAME", "Sample", "SampleStore", "default_store_path"]
 
@@ -54,12 +55,7 @@ def default_store_path(path: str | os.PathLike[str] | None = None) -> Path:
     """Where the samples live: ``path`` if given, else ``$KNN_DIGITS_HOME``, else user data."""
     if path is not None:
         return Path(path)
-    home = os.environ.get("KNN_DIGITS_HOME")
-    if home:
-        return Path(home) / STORE_FILENAME
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("knn-digits")) / STORE_FILENAME
+    return data_home() / STORE_FILENAME
 
 
 @dataclass(frozen=True)
