@@ -10,12 +10,13 @@
 
 from .datasets import load_mnist, read_idx, write_idx
 from .errors import DataError, DownloadError, EmptyImageError, ImageError, KnnDigitsError
-from .models import PRESETS, DigitModel, load_model
+from .models import DEFAULT_PRESET, PRESETS, DigitModel, Preset, load_model
 from .neighbors import KNNClassifier, search_kneighbors
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_PRESET",
     "PRESETS",
     "DataError",
     "DigitModel",
@@ -24,6 +25,7 @@ __all__ = [
     "ImageError",
     "KNNClassifier",
     "KnnDigitsError",
+    "Preset",
     "load_mnist",
     "load_model",
     "read_idx",
