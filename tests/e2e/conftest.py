@@ -93,7 +93,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    unexpected = _unexpected_tracebacks(log.read_text())
+    assert not unexpected, unexpected[0][-3000:]
+
+
+# A client that hangs up mid-upload (the 8000×8000 image, refused by its size) makes starlette
+# log ClientDisconnect: the client's doing, not the app's. Any other traceback fails the run.
+_BENIGN_ERRORS = ("starlette.requests.ClientDisconnect",)
+
+
+def _unexpected_tracebacks(log: str) -> list[str]:
+    """The tracebacks in a server log, less those of clients that disconnected."""
+    blocks = log.split("Traceback (most recent call last):")[1:]
+    return [block for block in blocks if not any(name in block for name in _BENIGN_ERRORS)]
 
 
 @pytest.fixture(scope="session")
