@@ -75,6 +75,14 @@ def test_not_an_image_names_the_file(tmp_path: Path, capsys) -> None:
     assert f"{bogus.name}: not an image" in capsys.readouterr().err
 
 
+def test_blank_image_names_the_file(tmp_path: Path, capsys) -> None:
+    blank = tmp_path / "blank.png"
+    Image.new("L", (64, 64), 255).save(blank)
+    assert main(["predict", str(blank)]) == 1
+    err = capsys.readouterr().err
+    assert f"{blank}: No digit found" in err and len(err.strip().splitlines()) == 1
+
+
 def test_usage_errors_exit_2(capsys) -> None:
     for argv in (["evaluate", "--k", "three"], ["frobnicate"], []):
         with pytest.raises(SystemExit) as info:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .errors import KnnDigitsError
+from .errors import ImageError, KnnDigitsError
 
 __all__ = ["main"]
 
@@ -108,7 +108,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .models import load_model
     from .preprocess import image_to_mnist, load_image
 
-    digits = [image_to_mnist(load_image(path)) for path in args.images]
+    digits = []
+    for path in args.images:
+        try:
+            digits.append(image_to_mnist(load_image(path)))
+        except ImageError as exc:  # say which file, once
+            message = str(exc)
+            raise ImageError(message if path.name in message else f"{path}: {message}") from None
     model = load_model(args.preset, data_dir=args.data_dir)
     probabilities = model.predict_proba(np.stack(digits))
     results: list[dict[str, Any]] = [
