@@ -454,6 +454,25 @@ def build_demo(service: DigitService) -> gr.Blocks:
     return demo
 
 
+# Gradio's Sketchpad ignores strokes until its brush tool is clicked; a person expects to draw at
+# once, so the page clicks it for them as soon as the editor has rendered.
+SELECT_BRUSH_JS = """
+() => {
+  const pick = (triesLeft) => {
+    const pad = document.querySelector("#sketchpad");
+    const brush = pad && [...pad.querySelectorAll("button")].find(
+      (b) => b.getAttribute("aria-label") === "Brush" || b.title === "Brush");
+    if (brush && pad.querySelector(".pixi-target canvas")) {
+      if (!brush.className.includes("highlight")) brush.click();
+    } else if (triesLeft > 0) {
+      setTimeout(() => pick(triesLeft - 1), 200);
+    }
+  };
+  pick(100);
+}
+"""
+
+
 def launch(
     *,
     host: str = "127.0.0.1",
@@ -467,4 +486,4 @@ def launch(
     demo = build_demo(service)
     # Two workers for two cores; a 50 MB cap keeps absurd uploads from being stored at all.
     demo.queue(default_concurrency_limit=2).launch(server_name=host, server_port=port,
-                                                   max_file_size="50mb")
+                                                   max_file_size="50mb", js=SELECT_BRUSH_JS)

@@ -40,8 +40,8 @@ class AppPage:
     def open(self, url: str) -> None:
         self.page.goto(url)
         self.page.locator("#sketchpad .pixi-target canvas").wait_for(timeout=TIMEOUT_MS)
+        # The app selects the brush itself (SELECT_BRUSH_JS): a person draws without a click.
         brush = self.page.locator("#sketchpad").get_by_role("button", name="Brush", exact=True)
-        brush.click()
         self.expect(brush).to_have_class(_contains("highlight"), timeout=TIMEOUT_MS)
 
     @staticmethod
