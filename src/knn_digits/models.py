@@ -112,18 +112,17 @@ def get_preset(preset: str | Preset) -> Preset:
 def as_images(images: Any) -> np.ndarray:
     """Digits as float32 of shape (n, 28, 28) in [0, 1], from uint8 0–255 or float in [0, 1].
 
-    A single (28, 28) image becomes a batch of one.
+    A single (28, 28) image becomes a batch of one. Stricter than
+    :func:`features.as_float_images`, which it builds on: MNIST's size, and no integer types
+    other than uint8 (an int64 array of 0–255 would silently be taken as [0, 1]).
     """
     array = np.asarray(images)
-    if array.ndim == 2:
-        array = array[None]
-    if array.ndim != 3 or array.shape[1:] != (28, 28):
-        raise ValueError(f"expected images of shape (n, 28, 28) or (28, 28), got {array.shape}")
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255
-    if not np.issubdtype(array.dtype, np.floating):
+    if array.dtype != np.uint8 and not np.issubdtype(array.dtype, np.floating):
         raise ValueError(f"expected uint8 or float images, got dtype {array.dtype}")
-    return array.astype(np.float32, copy=False)
+    batch = features.as_float_images(array)
+    if batch.shape[1:] != (28, 28):
+        raise ValueError(f"expected images of shape (n, 28, 28) or (28, 28), got {array.shape}")
+    return batch
 
 
 class DigitModel:
