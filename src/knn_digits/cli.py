@@ -8,6 +8,7 @@ Exit codes: 0 success, 1 a problem with the user's input (one line on stderr, no
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -48,8 +49,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.p is not None:
         overrides["p"] = args.p
     if overrides:
-        import dataclasses
-
         preset = dataclasses.replace(preset, **overrides)
     start = time.perf_counter()
     model = load_model(preset, data_dir=args.data_dir, cache=not overrides)
@@ -81,8 +80,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         f"({result.n_test / result.predict_seconds:,.0f} images/s)"
     )
     if args.json:
-        import dataclasses
-
         report = {
             "error_rate": result.error_rate,
             "n_test": result.n_test,
