@@ -36,7 +36,13 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
 from knn_digits.errors import KnnDigitsError  # noqa: E402
-from knn_digits.models import DEFAULT_PRESET, PRESETS, DigitModel, load_model  # noqa: E402
+from knn_digits.models import (  # noqa: E402
+    DEFAULT_PRESET,
+    PRESETS,
+    DigitModel,
+    load_model,
+    to_uint8,
+)
 from knn_digits.paths import report_dir  # noqa: E402
 from knn_digits.preprocess import (  # noqa: E402
     image_to_ink,
@@ -61,11 +67,6 @@ CANVAS = (420, 420)  # (width, height): room for a finger, and for a number of 3
 BRUSH_RADIUS = 9  # a felt pen on this canvas; the pipeline redraws any width anyway
 ENLARGE = 8  # "what the model sees": 28×28 shown at 224×224, pixels kept square
 THUMBNAIL = 112  # neighbour digits in the gallery
-
-
-def _quantise(digit: np.ndarray) -> np.ndarray:
-    """A digit as uint8, exactly as the store keeps it, so a taught drawing matches itself."""
-    return np.clip(np.rint(digit * 255), 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -139,11 +140,11 @@ class DigitService:
 
     def read(self, digits: list[np.ndarray]) -> Reading:
         """Classify digits (28, 28) float in [0, 1], with the neighbours that voted."""
-        batch = np.stack([_quantise(d) for d in digits])
+        # uint8, exactly as the store keeps digits, so a taught drawing matches itself.
+        batch = to_uint8(np.stack(digits))
         with self._lock:
             model, n_base = self._model, self._n_base
-            proba = model.predict_proba(batch)
-            distances, indices = model.kneighbors(batch)
+            proba, distances, indices = model.explain(batch)
             images, labels = model.train_images_[indices], model.train_labels_[indices]
         return Reading(batch, proba, distances, indices, images, labels, indices >= n_base)
 
@@ -152,7 +153,7 @@ class DigitService:
 
         Returns the sample's id in the store, ``None`` without a store.
         """
-        sample = _quantise(digit)
+        sample = to_uint8(digit)
         with self._changing:
             sample_id = self.store.add(sample, label) if self.store is not None else None
             if self.store is None or self.store.enabled:

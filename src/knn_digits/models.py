@@ -38,6 +38,7 @@ __all__ = [
     "as_images",
     "get_preset",
     "load_model",
+    "to_uint8",
 ]
 
 
@@ -154,7 +155,7 @@ class DigitModel:
     def fit(self, images: Any, labels: Any) -> DigitModel:
         """Fit on digits (n, 28, 28) and their labels; returns self."""
         batch = as_images(images)
-        self.train_images_ = _to_uint8(batch)
+        self.train_images_ = to_uint8(batch)
         self.train_labels_ = np.asarray(labels).astype(np.int64)
         if self.preset.pca:
             self._pca = features.PCA(self.preset.pca).fit(self._pixels(batch))
@@ -171,7 +172,7 @@ class DigitModel:
         batch = as_images(images)
         labels = np.asarray(labels).astype(np.int64).reshape(-1)
         self._knn.add(self._features(batch), labels)
-        self.train_images_ = np.concatenate([self.train_images_, _to_uint8(batch)])
+        self.train_images_ = np.concatenate([self.train_images_, to_uint8(batch)])
         self.train_labels_ = np.concatenate([self.train_labels_, labels])
         return self
 
@@ -205,14 +206,15 @@ class DigitModel:
         order = np.argsort(idm, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(idm, order, axis=1), np.take_along_axis(candidates, order, axis=1)
 
-    def _votes(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Votes (n, 10) and the voters' labels (n, k), nearest first.
+    def _votes(
+        self, distances: np.ndarray, indices: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Votes (n, 10) and the voters' labels (n, k), from sorted neighbours.
 
         A query that exactly matches stored digits (distance 0) takes the label of the most
         recently stored match, whatever the weighting: a digit someone taught comes back with
         the taught label, and teaching it again with another label changes the answer.
         """
-        distances, indices = self.kneighbors(images)
         voters = self.train_labels_[indices]
         votes = vote(distances**self.preset.weight_power, voters, 10, self.preset.weights)
         exact = distances == 0  # (n, k)
@@ -224,14 +226,22 @@ class DigitModel:
             voters[matched, 0] = self.train_labels_[newest]  # the tie-break sees it first
         return votes, voters
 
+    def explain(self, images: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Vote shares (n, 10) with the neighbours that cast them: (proba, distances, indices).
+
+        One search for both, so the app's "why" costs nothing beyond the answer.
+        """
+        distances, indices = self.kneighbors(images)
+        votes, _ = self._votes(distances, indices)
+        return votes / votes.sum(axis=1, keepdims=True), distances, indices
+
     def predict_proba(self, images: Any) -> np.ndarray:
         """Vote shares of shape (n, 10), one column per digit 0–9."""
-        votes, _ = self._votes(images)
-        return votes / votes.sum(axis=1, keepdims=True)
+        return self.explain(images)[0]
 
     def predict(self, images: Any) -> np.ndarray:
         """The predicted digit of each image, int64 of shape (n,); ties as in ``break_ties``."""
-        votes, voters = self._votes(images)
+        votes, voters = self._votes(*self.kneighbors(images))
         return break_ties(votes, voters)
 
     # ------------------------------------------------------------------ persistence
@@ -262,7 +272,8 @@ class DigitModel:
         return cls(preset).fit(images, labels)
 
 
-def _to_uint8(images: np.ndarray) -> np.ndarray:
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Digits in [0, 1] as uint8 0–255, rounded: how training and taught digits are kept."""
     return np.clip(np.rint(images * 255), 0, 255).astype(np.uint8)
 
 
