@@ -2,15 +2,17 @@
 
 How the search stays fast and bounded (the raw-pixel product is the physical limit):
 
-* Queries go in chunks whose (chunk × n_train) float32 score block fits a memory budget; the
-  block is allocated once and reused, never an n_test × n_train matrix.
-* Euclidean and cosine are one BLAS product per chunk. For Euclidean the reference norms ride
-  along as an extra column: ``[q, 1] · [r, -½‖r‖²] = q·r − ½‖r‖²``, which is largest for the
-  nearest ``r``, so no separate pass adds norms. Manhattan and Minkowski have no product form:
-  a small compiled (numba) kernel computes them, cache-blocked and on all cores.
-* Top-k selection is one compiled pass per row (rows in parallel) that keeps the best few
-  candidates behind a threshold: ~20× cheaper than ``argpartition`` on 60,000-wide rows, which
-  matters once features are small (PCA) and the product is cheap.
+* The queries × references score matrix is never built. Each worker thread takes a block of
+  queries and walks the references in tiles of 4,096: one single-threaded BLAS product fills a
+  tile small enough to stay in cache, and a compiled pass folds it into the block's running
+  top candidates at once. Scores never travel to main memory and back, which is what made
+  a separate product-then-select twice as slow once PCA makes the product cheap.
+* Euclidean and cosine scores are BLAS products. For Euclidean the reference norms ride along
+  as an extra column: ``[q, 1] · [r, -½‖r‖²] = q·r − ½‖r‖²``, which is largest for the nearest
+  ``r``, so no separate pass adds norms. Manhattan and Minkowski have no product form: a small
+  compiled (numba) kernel fills their tiles instead.
+* Top-k selection keeps the best few candidates per query behind a threshold; after the first
+  few hundred references almost nothing beats it, so it costs little more than reading the tile.
 * The few surviving candidates are re-ranked with exact float64 differences, so the returned
   distances are exact, not ‖a‖² + ‖b‖² − 2a·b rounding noise.
 
@@ -28,11 +30,14 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
 import numba
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from .errors import ModelError
 
@@ -42,7 +47,8 @@ Metric = Literal["euclidean", "manhattan", "cosine", "minkowski"]
 METRICS = ("euclidean", "manhattan", "cosine", "minkowski")
 WEIGHTS = ("uniform", "distance")
 
-DEFAULT_MEMORY_BUDGET_MB = 256  # per score block: ~1,000 queries × 60,000 references
+DEFAULT_MEMORY_BUDGET_MB = 8  # all score tiles in flight: cache-sized, not memory-sized
+_TILE_REFERENCES = 4096  # references per score tile
 _EXTRA_CANDIDATES = 8  # re-ranked beyond k, so float32 rounding cannot drop a true neighbour
 _LP_QUERY_BLOCK = 32  # queries sharing one pass over the references in the Lp kernel
 
@@ -81,7 +87,7 @@ class NeighborIndex:
     reference : array of shape (n_ref, n_features), any real dtype.
     metric : "euclidean", "manhattan", "cosine" or "minkowski" (with ``p``).
     p : the Minkowski exponent (p=1 is Manhattan, p=2 Euclidean).
-    memory_budget_mb : bytes of the per-chunk score block, in MiB.
+    memory_budget_mb : MiB of score tiles in flight (all threads); results do not depend on it.
     """
 
     def __init__(
@@ -133,33 +139,61 @@ class NeighborIndex:
         queries = _as_float_matrix(X, "X", self.n_features)
         k = _check_k(k, len(self))
         n = len(queries)
+        n_candidates = min(len(self), k + _EXTRA_CANDIDATES)
+        lhs = self._query_side(queries)
         distances = np.empty((n, k), dtype=np.float64)
         indices = np.empty((n, k), dtype=np.int64)
-        n_candidates = min(len(self), k + _EXTRA_CANDIDATES)
-        rows_per_chunk = max(1, int(self.memory_budget_mb * 2**20 // (4 * len(self))))
-        rows_per_chunk = min(rows_per_chunk, n)
-        scores = np.empty((rows_per_chunk, len(self)), dtype=np.float32)
-        for start in range(0, n, rows_per_chunk):
-            chunk = queries[start : start + rows_per_chunk]
-            block = scores[: len(chunk)]
-            self._score(chunk, block)  # (chunk, n_ref), larger = nearer
-            candidates = _top_candidates(block, n_candidates)  # (chunk, n_candidates)
-            d, i = self._exact_rerank(chunk, candidates, k)
-            distances[start : start + len(chunk)] = d
-            indices[start : start + len(chunk)] = i
+        workers = min(_cpu_count(), n)
+        width = min(len(self), _TILE_REFERENCES)
+        rows = int(self.memory_budget_mb * 2**20 // (4 * width * workers))
+        rows = min(max(1, rows), -(-n // workers))
+
+        def scan(start: int) -> None:
+            """The k nearest of queries start:start+rows, tile by tile through the references."""
+            block = lhs[start : start + rows]
+            best = np.full((len(block), n_candidates), -np.inf, dtype=np.float32)
+            candidates = np.zeros((len(block), n_candidates), dtype=np.int64)
+            tile_memory = np.empty(len(block) * width, dtype=np.float32)
+            for first in range(0, len(self), width):
+                refs = self._scoring[first : first + width]
+                tile = tile_memory[: len(block) * len(refs)].reshape(len(block), len(refs))
+                self._score(block, refs, tile)  # larger = nearer
+                _merge_top_candidates(tile, first, best, candidates)
+            rows_done = slice(start, start + len(block))
+            distances[rows_done], indices[rows_done] = self._exact_rerank(
+                queries[rows_done], candidates, k
+            )
+
+        starts = range(0, n, rows)
+        if workers == 1:
+            for start in starts:
+                scan(start)
+        else:  # one BLAS thread per worker: the workers already occupy every core
+            pool = ThreadPoolExecutor(workers)
+            try:
+                with _blas_threads().limit(limits=1, user_api="blas"):
+                    list(pool.map(scan, starts))
+            finally:  # on Ctrl-C or an error, drop the blocks not yet started
+                pool.shutdown(cancel_futures=True)
         return distances, indices
 
-    def _score(self, chunk: np.ndarray, out: np.ndarray) -> None:
-        """Fill ``out`` with a similarity whose order is the distance order, reversed."""
+    def _query_side(self, queries: np.ndarray) -> np.ndarray:
+        """The queries as the left factor of the score product (see :meth:`_score`)."""
         if self.metric == "euclidean":
-            lhs = np.empty((len(chunk), chunk.shape[1] + 1), dtype=np.float32)
-            lhs[:, :-1] = chunk
+            lhs = np.empty((len(queries), queries.shape[1] + 1), dtype=np.float32)
+            lhs[:, :-1] = queries
             lhs[:, -1] = 1.0
-            np.matmul(lhs, self._scoring.T, out=out)
-        elif self.metric == "cosine":
-            np.matmul(chunk / _row_norms(chunk)[:, None], self._scoring.T, out=out)
+            return lhs
+        if self.metric == "cosine":
+            return queries / _row_norms(queries)[:, None]
+        return queries
+
+    def _score(self, block: np.ndarray, refs: np.ndarray, out: np.ndarray) -> None:
+        """Fill ``out`` with a similarity whose order is the distance order, reversed."""
+        if self.metric in ("euclidean", "cosine"):
+            np.matmul(block, refs.T, out=out)
         else:
-            _negative_lp_scores(chunk, self._scoring, np.float32(self.p), out)
+            _negative_lp_scores(block, refs, np.float32(self.p), out)
 
     def _exact_rerank(
         self, chunk: np.ndarray, candidates: np.ndarray, k: int
@@ -199,18 +233,32 @@ def _row_norms(X: np.ndarray) -> np.ndarray:
     return norms
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True)
+@cache
+def _blas_threads() -> ThreadpoolController:
+    """The BLAS libraries in this process (inspecting them is slow, so once)."""
+    return ThreadpoolController()
+
+
+def _cpu_count() -> int:
+    """Cores this process may run on (not the machine's, under a CPU affinity mask)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@numba.njit(nogil=True, fastmath=True, cache=True)
 def _negative_lp_scores(
     queries: np.ndarray, refs: np.ndarray, p: np.float32, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled
     """out[i, j] = -Σ|q_i − r_j|^p for the Lp metrics, which have no BLAS form.
 
     Queries go in blocks of 32 that share each reference row while it is in cache (streaming
-    all references once per query would make this memory-bound); blocks run in parallel.
+    all references once per query would make this memory-bound). Single-threaded: the caller's
+    workers run it side by side, without the GIL.
     """
     n_queries, n_features = queries.shape
     n_blocks = (n_queries + _LP_QUERY_BLOCK - 1) // _LP_QUERY_BLOCK
-    for block in numba.prange(n_blocks):
+    for block in range(n_blocks):
         first = block * _LP_QUERY_BLOCK
         last = min(first + _LP_QUERY_BLOCK, n_queries)
         for j in range(refs.shape[0]):
@@ -231,35 +279,35 @@ def _negative_lp_scores(
                 out[i, j] = -total
 
 
-@numba.njit(parallel=True, cache=True)
-def _top_candidates(scores: np.ndarray, m: int) -> np.ndarray:  # pragma: no cover - compiled
-    """Column indices (unordered) of the m largest scores in each row, rows in parallel.
+@numba.njit(nogil=True, cache=True)
+def _merge_top_candidates(
+    tile: np.ndarray, offset: int, best: np.ndarray, where: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """Fold a score tile into each row's running m best (``best`` scores, ``where`` columns).
 
-    One pass per row keeps the m best seen so far and the smallest of them as a threshold;
-    after the first few hundred columns almost nothing beats it, so the pass costs little
-    more than reading the row — no sort, no partition of 60,000-wide rows.
+    Column j of the tile is reference ``offset + j``. Each row keeps its weakest kept score as
+    a threshold; after the first few hundred references almost nothing beats it, so the pass
+    costs little more than reading the tile — no sort, no partition.
     """
-    n_rows, width = scores.shape
-    out = np.empty((n_rows, m), dtype=np.int64)
-    for i in numba.prange(n_rows):
-        row = scores[i]
-        best = np.full(m, -np.inf, dtype=np.float32)
-        where = np.zeros(m, dtype=np.int64)
-        threshold = best[0]
+    n_rows, width = tile.shape
+    m = best.shape[1]
+    for i in range(n_rows):
+        row, kept, index = tile[i], best[i], where[i]
         weakest = 0
+        for t in range(1, m):
+            if kept[t] < kept[weakest]:
+                weakest = t
+        threshold = kept[weakest]
         for j in range(width):
             value = row[j]
             if value > threshold:
-                best[weakest] = value
-                where[weakest] = j
+                kept[weakest] = value
+                index[weakest] = offset + j
                 weakest = 0
-                threshold = best[0]
                 for t in range(1, m):
-                    if best[t] < threshold:
-                        threshold = best[t]
+                    if kept[t] < kept[weakest]:
                         weakest = t
-        out[i] = where
-    return out
+                threshold = kept[weakest]
 
 
 def _normalise_metric(metric: str, p: float) -> tuple[str, float]:
