@@ -21,7 +21,7 @@ from PIL import Image
 
 from knn_digits import app
 from knn_digits.datasets import load_mnist, read_idx
-from knn_digits.models import DigitModel
+from knn_digits.models import PRESETS, DigitModel
 from knn_digits.preprocess import render_drawing, render_photo, sketch_to_mnist
 from knn_digits.store import SampleStore
 
@@ -270,6 +270,9 @@ def test_switch_preset(service: app.DigitService) -> None:
     assert app.handle_preset(service, "raw").startswith("Now using preset `raw`")
     assert app.handle_preset(service, "nope").startswith("⚠️ Unknown preset 'nope'")
     assert service.preset == "raw"
+    assert app.handle_neighbour_columns(service).columns == PRESETS["raw"].n_neighbors
+    app.handle_preset(service, "fast")
+    assert app.handle_neighbour_columns(service).columns == PRESETS["fast"].n_neighbors
 
 
 def test_reads_and_teaching_from_many_threads(

@@ -320,6 +320,11 @@ def handle_preset(service: DigitService, preset: str) -> str:
     return f"Now using preset `{preset}`: {PRESETS[preset].description}."
 
 
+def handle_neighbour_columns(service: DigitService) -> gr.Gallery:
+    """The neighbour gallery as one row of k per digit, k being the current preset's."""
+    return gr.Gallery(columns=service.model.n_neighbors)
+
+
 def handle_about(service: DigitService) -> tuple[str, list[tuple[str, str]]]:
     """The "About the model" tab: the preset, and the figures of its report if one exists.
 
@@ -450,7 +455,8 @@ def build_demo(service: DigitService) -> gr.Blocks:
         use_samples.input(bind(handle_use_samples), use_samples, notice, api_name="use_samples")
         export.click(bind(handle_export), None, [notice, exported], api_name="export_samples")
         preset.input(bind(handle_preset), preset, notice, api_name="preset").then(
-            bind(handle_about), None, [about, figures], api_visibility="private")
+            bind(handle_about), None, [about, figures], api_visibility="private").then(
+            bind(handle_neighbour_columns), None, neighbours, api_visibility="private")
         demo.load(bind(handle_about), None, [about, figures], api_visibility="private")
     return demo
 
