@@ -3,18 +3,22 @@
 Fit on the first 50,000 MNIST training images, validate on the last 10,000; the test set is
 never loaded. Writes the tables and the choices to ``docs/validation.md``.
 
-* ``fast``: deskew → optional blur → PCA → Euclidean k-NN. Grid over blur sigma, PCA
-  dimensions, k and weights. Rule: the lowest validation error among configurations with at most
-  :data:`FAST_MAX_DIMS` dimensions (above that the search alone exceeds the speed budget of
-  0.15 × the bare raw-pixel product), ties to fewer dimensions, then smaller k.
-* ``accurate``: first stage deskew → PCA-50 → the N nearest (N ≤ 200), then IDM on the raw
-  images, with distorted copies of the M IDM-nearest candidates (rotations ±8°, shears ±0.25,
-  scales 0.9/1.1), then a k-NN vote weighted by 1/d^p. Grid over N, M, k and p. Rule: the
-  lowest validation error; ties (within :data:`TIE` errors) to fewer IDM comparisons per query,
-  then smaller k.
+* ``fast``: deskew → optional blur → PCA → the N nearest → one-sided tangent distance on the
+  deskewed (blurred) pixels → k-NN; N = 0 is the plain PCA k-NN. Grid over blur sigma, PCA
+  dimensions, N, the tangents' smoothing sigma, k and weights. Rule: the lowest validation
+  error within the speed budget (at most :data:`FAST_MAX_DIMS` dimensions and
+  :data:`FAST_MAX_CANDIDATES` candidates: what fits in 0.15 × the bare raw-pixel product,
+  measured with ``benchmarks/bench_presets.py``); ties (within :data:`TIE` errors) to fewer
+  candidates, fewer dimensions, then smaller k.
+* ``accurate``: first stage deskew → PCA-50 → the N nearest (N ≤ 200), then IDM on the raw or
+  on the deskewed images, with distorted copies of the M IDM-nearest candidates (rotations
+  ±8°, shears ±0.25, scales 0.9/1.1), then a k-NN vote weighted by 1/d^p. Grid over the
+  images, N, M, k and p. Rule: the lowest validation error; ties (within :data:`TIE` errors) to
+  fewer IDM comparisons per query, then smaller k.
 
 Run: ``python benchmarks/tune.py [--queries 10000] [--out docs/validation.md]``; the full run
-takes about 20 minutes on two cores (most of it IDM: 10,000 × (200 + 3 × 6 × 30) pairs).
+takes about half an hour on two cores (most of it IDM: 10,000 × (200 + 3 × 6 × 30) pairs for
+each kind of image).
 """
 
 from __future__ import annotations
@@ -30,14 +34,18 @@ from pathlib import Path
 import numpy as np
 
 from knn_digits import load_mnist
-from knn_digits.features import PCA, as_float_images, blur, deskew
+from knn_digits.features import PCA, blur, deskew
 from knn_digits.neighbors import break_ties, search_kneighbors, vote
 from knn_digits.rerank import idm_candidates
+from knn_digits.tangent import tangent_distance
 
 N_FIT = 50_000
 FAST_SIGMAS = (0.0, 0.5)
 FAST_DIMS = (30, 40, 50)
 FAST_MAX_DIMS = 40
+FAST_CANDIDATES = (0, 10, 20, 50)  # N re-ranked by tangent distance; 0 = none
+FAST_MAX_CANDIDATES = 20
+FAST_TANGENT_SIGMAS = (0.75, 1.0, 1.25)
 FAST_KS = (1, 3, 4, 5, 6)
 ACC_DIMS = 50  # first-stage PCA of `accurate` (DESIGN.md §3: true class in the top 100 99.9 %)
 ACC_NS = (50, 100, 200)
@@ -75,63 +83,93 @@ def knn_errors(
 def tune_fast(
     train: np.ndarray, y_train: np.ndarray, val: np.ndarray, y_val: np.ndarray
 ) -> list[Row]:
-    """Grid over blur sigma × PCA dims × k × weights; the search time is the cost."""
+    """Grid over blur × PCA × N × tangent sigma × k × weights; the cost is N."""
     rows = []
     train_ds, val_ds = deskew(train), deskew(val)
+    n_max = max(FAST_CANDIDATES)
     for sigma in FAST_SIGMAS:
         a = blur(train_ds, sigma).reshape(len(train), -1)
-        b = blur(val_ds, sigma).reshape(len(val), -1)
+        b = blur(val_ds, sigma)
         for dims in FAST_DIMS:
             pca = PCA(dims).fit(a)
-            fa, fb = pca.transform(a), pca.transform(b)
-            start = time.perf_counter()
-            dist, idx = search_kneighbors(fb, fa, max(FAST_KS))
-            seconds = time.perf_counter() - start
-            for k, weights in itertools.product(FAST_KS, ("uniform", "distance")):
+            dist, idx = search_kneighbors(
+                pca.transform(b.reshape(len(b), -1)), pca.transform(a), n_max
+            )
+            stages = [(0, 0.0, dist, idx)]  # candidates are nearest first: N is a prefix
+            for tangent_sigma in FAST_TANGENT_SIGMAS:
+                td = tangent_distance(b, a, idx, sigma=tangent_sigma)
+                for n in FAST_CANDIDATES[1:]:
+                    order = np.argsort(td[:, :n], axis=1, kind="stable")
+                    stages.append(
+                        (
+                            n,
+                            tangent_sigma,
+                            np.take_along_axis(td[:, :n], order, axis=1),
+                            np.take_along_axis(idx[:, :n], order, axis=1),
+                        )
+                    )
+            for (n, tangent_sigma, d, i), k, weights in itertools.product(
+                stages, FAST_KS, ("uniform", "distance")
+            ):
                 if k == 1 and weights == "distance":
                     continue
                 power = 1.0 if weights == "distance" else 0.0
-                errors = knn_errors(dist, y_train[idx], y_val, k, power)
-                params = {"blur": sigma, "pca": dims, "k": k, "weights": weights}
-                rows.append(Row(params, errors, len(val), seconds))
+                errors = knn_errors(d, y_train[i], y_val, k, power)
+                params = {
+                    "blur": sigma,
+                    "pca": dims,
+                    "N": n,
+                    "tangent sigma": tangent_sigma,
+                    "k": k,
+                    "weights": weights,
+                }
+                rows.append(Row(params, errors, len(val), n))
     return rows
 
 
 def choose_fast(rows: Sequence[Row]) -> Row:
-    allowed = [r for r in rows if int(r.params["pca"]) <= FAST_MAX_DIMS]
-    return min(allowed, key=lambda r: (r.errors, r.params["pca"], r.params["k"]))
+    allowed = [
+        r
+        for r in rows
+        if int(r.params["pca"]) <= FAST_MAX_DIMS and int(r.params["N"]) <= FAST_MAX_CANDIDATES
+    ]
+    best = min(r.errors for r in allowed)
+    near = [r for r in allowed if r.errors <= best + TIE]
+    return min(near, key=lambda r: (r.params["N"], r.params["pca"], r.params["k"], r.errors))
 
 
 def tune_accurate(
     train: np.ndarray, y_train: np.ndarray, val: np.ndarray, y_val: np.ndarray
 ) -> list[Row]:
     """First stage once at the largest N; IDM with and without distortions; vote grid."""
-    train_ds = deskew(train).reshape(len(train), -1)
-    pca = PCA(ACC_DIMS).fit(train_ds)
+    train_ds, val_ds = deskew(train), deskew(val)
+    pca = PCA(ACC_DIMS).fit(train_ds.reshape(len(train), -1))
     _, cand = search_kneighbors(
-        pca.transform(deskew(val).reshape(len(val), -1)), pca.transform(train_ds), max(ACC_NS)
+        pca.transform(val_ds.reshape(len(val), -1)),
+        pca.transform(train_ds.reshape(len(train), -1)),
+        max(ACC_NS),
     )
-    refs = as_float_images(train)
-    plain = idm_candidates(val, refs, cand)  # (n_val, 200)
     rows = []
-    for n in ACC_NS:
-        # The nearest M are taken among the first N candidates, so each N gets its own run;
-        # smaller M are the same run with the distortions kept for the M nearest only.
-        distorted = idm_candidates(
-            val, refs, cand[:, :n], distortions=DISTORTIONS, n_distorted=max(ACC_MS)
-        )
-        rank = np.argsort(np.argsort(plain[:, :n], axis=1, kind="stable"), axis=1)
-        for m in ACC_MS:
-            dist = plain[:, :n] if m == 0 else np.where(rank < m, distorted, plain[:, :n])
-            order = np.argsort(dist, axis=1, kind="stable")
-            d_sorted = np.take_along_axis(dist, order, axis=1)
-            c_sorted = y_train[np.take_along_axis(cand[:, :n], order, axis=1)]
-            for k, power in itertools.product(ACC_KS, ACC_POWERS):
-                if k == 1 and power:
-                    continue
-                errors = knn_errors(d_sorted, c_sorted, y_val, k, power)
-                params = {"N": n, "M": m, "k": k, "p": power}
-                rows.append(Row(params, errors, len(val), n + N_DISTORTIONS * m))
+    for images, queries, refs in (("raw", val, train), ("deskewed", val_ds, train_ds)):
+        plain = idm_candidates(queries, refs, cand)  # (n_val, 200)
+        for n in ACC_NS:
+            # The nearest M are taken among the first N candidates, so each N gets its own
+            # run; smaller M are the same run with the distortions kept for the M nearest only.
+            distorted = idm_candidates(
+                queries, refs, cand[:, :n], distortions=DISTORTIONS, n_distorted=max(ACC_MS)
+            )
+            rank = np.argsort(np.argsort(plain[:, :n], axis=1, kind="stable"), axis=1)
+            for m in ACC_MS:
+                dist = plain[:, :n] if m == 0 else np.where(rank < m, distorted, plain[:, :n])
+                order = np.argsort(dist, axis=1, kind="stable")
+                d_sorted = np.take_along_axis(dist, order, axis=1)
+                c_sorted = y_train[np.take_along_axis(cand[:, :n], order, axis=1)]
+                for k, power in itertools.product(ACC_KS, ACC_POWERS):
+                    if k == 1 and power:
+                        continue
+                    errors = knn_errors(d_sorted, c_sorted, y_val, k, power)
+                    params = {"images": images, "N": n, "M": m, "k": k, "p": power}
+                    rows.append(Row(params, errors, len(val), n + N_DISTORTIONS * m))
     return rows
 
 
@@ -194,14 +232,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     fast = choose_fast(fast_rows)
     print(f"fast: {fast.params} -> {fast.error_pct:.2f} %", flush=True)
     sections = [
-        "## `fast`: deskew → blur → PCA → k-NN",
+        "## `fast`: deskew → blur → PCA → N candidates → tangent distance → k-NN",
         "",
-        f"Rule: lowest validation error with at most {FAST_MAX_DIMS} PCA dimensions (the "
-        "speed budget), ties to fewer dimensions, then smaller k. Cost: seconds for the "
-        f"first-stage search of {len(val)} queries among {N_FIT} (a shared 2-core machine: "
-        "compare within the table only).",
+        "One-sided tangent distance (7 tangents of the query, smoothed by the tangent sigma) "
+        "on the deskewed, blurred pixels of the first stage's N nearest; N = 0 is the plain "
+        f"PCA k-NN. Rule: lowest validation error within the speed budget (at most "
+        f"{FAST_MAX_DIMS} PCA dimensions and {FAST_MAX_CANDIDATES} candidates); "
+        f"configurations within {TIE} errors of it count as tied and the one with fewer "
+        "candidates wins, then fewer dimensions, then smaller k.",
         "",
-        summary(fast_rows, ("blur", "pca"), "search s", fast),
+        summary(fast_rows, ("blur", "pca", "N"), "candidates", fast),
     ]
     if not args.skip_accurate:
         acc_rows = tune_accurate(train, y_train, val, y_val)
@@ -211,14 +251,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "",
             "## `accurate`: deskew → PCA-50 → N candidates → IDM (+ distortions) → k-NN",
             "",
-            f"IDM (Sobel channels, 3×3 context, ±2 px) on the raw images of the N first-stage "
-            f"candidates; for the M nearest by IDM also {N_DISTORTIONS} distorted copies "
+            f"IDM (Sobel channels, 3×3 context, ±2 px) on the raw or the deskewed images of "
+            f"the N first-stage candidates; for the M nearest by IDM also {N_DISTORTIONS} "
+            f"distorted copies "
             f"({DISTORTIONS}), the smallest distance counts; vote over the k nearest with "
             f"weight 1/d^p (p = 0: uniform). Rule: lowest error; configurations within {TIE} "
             "errors of it count as tied and the one with fewest IDM comparisons per query "
             "wins, then smaller k.",
             "",
-            summary(acc_rows, ("N", "M"), "IDM per query", acc),
+            summary(acc_rows, ("images", "N", "M"), "IDM per query", acc),
         ]
     header = [
         "# Validation results",

@@ -64,6 +64,15 @@ def test_deskew_accepts_uint8_and_leaves_blank_images_blank() -> None:
     assert not deskew(np.zeros((2, 28, 28), np.uint8)).any()
 
 
+@pytest.mark.parametrize("sigma", [0.5, 0.75, 1.0, 2.0])
+def test_blur_equals_scipys_gaussian_filter_per_image(sigma: float) -> None:
+    from scipy import ndimage
+
+    images = np.random.default_rng(0).random((3, 28, 28)).astype(np.float32)
+    expected = [ndimage.gaussian_filter(im, sigma, mode="constant", truncate=3.0) for im in images]
+    np.testing.assert_allclose(blur(images, sigma), expected, atol=1e-6)
+
+
 def test_blur_never_mixes_images_of_a_stack() -> None:
     stack = np.zeros((3, 28, 28), np.float32)
     stack[1, 14, 14] = 1.0

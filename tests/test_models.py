@@ -84,3 +84,29 @@ def test_presets_are_data() -> None:
     for name, preset in models.PRESETS.items():
         assert preset.name == name and preset.description
     assert models.DEFAULT_PRESET in models.PRESETS
+
+
+@pytest.mark.parametrize("distance", ["tangent", "idm"])
+def test_second_stage_reranks_on_prepared_pixels_and_keeps_taught_digits(
+    mnist_train, distance: str
+) -> None:
+    preset = dataclasses.replace(
+        get_preset("fast"), name="two-stage", rerank=12, rerank_distance=distance, n_neighbors=3
+    )
+    X, y = mnist_train[0][:2000], mnist_train[1][:2000]
+    model = DigitModel(preset).fit(X, y)
+    probe = mnist_train[0][2000:2100]
+    distances, indices = model.kneighbors(probe)
+    assert distances.shape == indices.shape == (100, 3)
+    assert np.all(np.diff(distances, axis=1) >= 0) and np.all(distances > 0)
+    assert np.mean(model.predict(probe) == mnist_train[1][2000:2100]) > 0.85
+    wrong = (int(mnist_train[1][2000]) + 1) % 10
+    model.add(probe[0], [wrong])  # the taught digit lands in the second stage's pixels too
+    distances, indices = model.kneighbors(probe[:1])
+    assert distances[0, 0] == 0 and indices[0, 0] == 2000
+    assert model.predict(probe[:1]).tolist() == [wrong]
+
+
+def test_unknown_second_stage_is_refused() -> None:
+    with pytest.raises(ValueError, match="rerank_distance must be one of idm, tangent"):
+        dataclasses.replace(get_preset("fast"), rerank_distance="hausdorff")

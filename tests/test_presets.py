@@ -1,10 +1,9 @@
 """The ``fast`` and ``accurate`` presets: behaviour on small data, errors on MNIST.
 
 The error checks pin the presets' full test-set errors, measured once after the
-hyperparameters were fixed on the validation split (benchmarks/tune.py): fast 1.57 %,
-accurate 0.61 %. Issue 3's targets (fast ≤ 1.5 % at ≤ 0.15 × the bare product's time,
-accurate ≤ 0.60 %) are *not* met by these figures; changing a preset because of a test-set
-number would be model selection on the test set.
+hyperparameters were fixed on the validation split (benchmarks/tune.py, docs/validation.md):
+fast 1.19 %, accurate 0.53 %. A slow test also checks that ``fast``, fitted on the first
+50,000 training digits, reproduces the validation error its choice was made on.
 
 On a fixed subset of n test digits the allowed count is the full-run rate plus three binomial
 standard deviations: a preset as good as its full run passes with ~99.9 % probability, one
@@ -22,7 +21,8 @@ import pytest
 
 from knn_digits.models import PRESETS, DigitModel, load_model
 
-FULL_RUN_ERRORS = {"fast": 157, "accurate": 61}  # of the 10,000 test digits, measured once
+FULL_RUN_ERRORS = {"fast": 119, "accurate": 53}  # of the 10,000 test digits, measured once
+FAST_VALIDATION_ERRORS = 103  # of the last 10,000 training digits (docs/validation.md)
 
 
 def allowed_errors(rate: float, n: int) -> int:
@@ -32,8 +32,9 @@ def allowed_errors(rate: float, n: int) -> int:
 
 def test_presets_are_data_built_from_the_feature_and_rerank_steps() -> None:
     fast, accurate = PRESETS["fast"], PRESETS["accurate"]
-    assert fast.deskew and fast.pca and not fast.rerank
+    assert fast.deskew and fast.pca and fast.rerank_distance == "tangent"
     assert accurate.deskew and accurate.rerank >= accurate.n_neighbors
+    assert accurate.rerank_distance == "idm"
     assert 0 < accurate.distorted <= accurate.rerank and accurate.rotate
     assert len({p.key() for p in PRESETS.values()}) == len(PRESETS)
 
@@ -83,3 +84,16 @@ def test_full_test_set_error(name: str, mnist_test) -> None:
     predicted = load_model(name).predict(mnist_test[0])
     # Deterministic; the slack of 3 digits covers BLAS rounding flipping a near-tie elsewhere.
     assert np.sum(predicted != mnist_test[1]) <= FULL_RUN_ERRORS[name] + 3
+
+
+@pytest.mark.slow
+def test_fast_reproduces_its_validation_error(mnist_train) -> None:
+    """docs/validation.md's figure for the chosen setting, through the real pipeline.
+
+    (``accurate`` reproduces its 48 the same way, but at 2.5 minutes it is left to
+    ``benchmarks/tune.py``.)
+    """
+    images, labels = mnist_train
+    model = DigitModel("fast").fit(images[:50_000], labels[:50_000])
+    errors = int(np.sum(model.predict(images[50_000:]) != labels[50_000:]))
+    assert abs(errors - FAST_VALIDATION_ERRORS) <= 3

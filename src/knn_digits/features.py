@@ -22,7 +22,6 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import ndimage
 
 __all__ = ["PCA", "as_float_images", "augment", "blur", "deskew", "warp_affine"]
 
@@ -160,13 +159,45 @@ def deskew(images: ArrayLike) -> NDArray[np.float32]:
 def blur(images: ArrayLike, sigma: float) -> NDArray[np.float32]:
     """Gaussian blur of each image, never across the stack.
 
-    ``sigma`` is in pixels; 0 returns the images unchanged. The stack axis gets sigma 0 —
-    ``ndimage.gaussian_filter(stack, s)`` would mix neighbouring images (DESIGN.md §3 pitfall).
+    ``sigma`` is in pixels; 0 returns the images unchanged. Zero outside the frame, taps out to
+    3 sigma: the same numbers as ``scipy.ndimage.gaussian_filter(image, sigma,
+    mode="constant", truncate=3)`` per image (the tests check), ~5× faster on a stack, which
+    matters in the ``fast`` preset's hot path. (Calling scipy on the whole stack with one sigma
+    would also mix neighbouring images: DESIGN.md §3's pitfall.)
     """
     x = as_float_images(images)
     if sigma <= 0:
         return x
-    return ndimage.gaussian_filter(x, sigma=(0.0, sigma, sigma), mode="constant", truncate=3.0)
+    radius = int(3.0 * sigma + 0.5)
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    return _separable_blur(np.ascontiguousarray(x), (taps / taps.sum()).astype(np.float32))
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _separable_blur(
+    x: NDArray[np.float32], taps: NDArray[np.float32]
+) -> NDArray[np.float32]:  # pragma: no cover - compiled
+    """Rows, then columns, image by image in parallel; outside the frame counts as 0."""
+    n, h, w = x.shape
+    radius = len(taps) // 2
+    out = np.empty_like(x)
+    for i in numba.prange(n):
+        rows = np.zeros((h, w), np.float32)
+        for y in range(h):
+            for t in range(len(taps)):
+                source = y + t - radius
+                if 0 <= source < h:
+                    for c in range(w):
+                        rows[y, c] += taps[t] * x[i, source, c]
+        for y in range(h):
+            for c in range(w):
+                total = np.float32(0.0)
+                for t in range(len(taps)):
+                    source = c + t - radius
+                    if 0 <= source < w:
+                        total += taps[t] * rows[y, source]
+                out[i, y, c] = total
+    return out
 
 
 def augment(

@@ -2,7 +2,9 @@
 
 A preset is data: which feature steps (deskew, blur, PCA from :mod:`knn_digits.features`),
 which k, metric and weighting, and optionally a second stage that re-ranks the first stage's
-nearest candidates by the image distortion model (:mod:`knn_digits.rerank`). The numbers in
+nearest candidates by a deformation-tolerant distance: tangent distance
+(:mod:`knn_digits.tangent`) or the image distortion model (:mod:`knn_digits.rerank`), both on
+the same deskewed pixels the first stage starts from. The numbers in
 ``fast`` and ``accurate`` were chosen on a validation split by ``benchmarks/tune.py``
 (``docs/validation.md``), never on the test set. ``DigitModel`` applies a preset to images;
 ``load_model`` fits it on MNIST's training set once and caches the fitted state on disk
@@ -26,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from . import datasets, features, paths, rerank
+from . import datasets, features, paths, rerank, tangent
 from .errors import ModelError
 from .neighbors import KNNClassifier, break_ties, vote
 
@@ -40,6 +42,9 @@ __all__ = [
     "load_model",
     "to_uint8",
 ]
+
+
+RERANK_DISTANCES = ("idm", "tangent")
 
 
 @dataclass(frozen=True)
@@ -57,12 +62,21 @@ class Preset:
     deskew: bool = False  # shear upright, centre by mass: 5.0 → 2.4 % for plain k-NN
     blur: float = 0.0  # Gaussian sigma in pixels; 0 = none
     pca: int = 0  # principal components kept; 0 = all 784 pixels
-    # Second stage (knn_digits.rerank): IDM re-ranks the first stage's `rerank` nearest.
+    # Second stage: a finer distance re-ranks the first stage's `rerank` nearest candidates.
     rerank: int = 0  # candidates per query; 0 = no second stage
-    distorted: int = 0  # the IDM-nearest this many are also tried distorted, in pairs ±:
+    rerank_distance: str = "idm"  # "idm" (knn_digits.rerank) or "tangent" (knn_digits.tangent)
+    tangent_sigma: float = 1.0  # Gaussian sigma of the smoothing tangents are taken from
+    distorted: int = 0  # IDM only: the nearest this many are also tried distorted, in pairs ±:
     rotate: float = 0.0  # rotations by ± this many degrees
     shear: float = 0.0  # horizontal shears by ± this (px per px)
     zoom: float = 0.0  # scalings by 1 ± this
+
+    def __post_init__(self) -> None:
+        if self.rerank_distance not in RERANK_DISTANCES:
+            raise ValueError(
+                f"rerank_distance must be one of {', '.join(RERANK_DISTANCES)}, "
+                f"got {self.rerank_distance!r}"
+            )
 
     def key(self) -> str:
         """A short hash of every field: a changed preset never reuses an old cache."""
@@ -74,27 +88,37 @@ PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
         Preset("raw", "raw pixels, Euclidean, k=3: the textbook baseline"),
-        # Validation (docs/validation.md): 1.40 %; 40 dimensions keep the search within budget.
-        Preset("fast", "deskew + PCA-40, Euclidean, k=4", n_neighbors=4, deskew=True, pca=40),
-        # Validation: see docs/validation.md (IDM, the first-stage N, the distorted M, k, p).
+        # Validation (docs/validation.md): 1.03 %; PCA-30 and 20 candidates keep it in budget.
+        Preset(
+            "fast",
+            "deskew + blur + PCA-30 → 20 candidates re-ranked by tangent distance, k=4",
+            n_neighbors=4,
+            deskew=True,
+            blur=0.5,
+            pca=30,
+            rerank=20,
+            rerank_distance="tangent",
+            tangent_sigma=0.75,
+        ),
+        # Validation (docs/validation.md): 0.48 %.
         Preset(
             "accurate",
-            "deskew + PCA-50 → 200 candidates re-ranked by IDM, 10 nearest also distorted",
-            n_neighbors=5,
+            "deskew + PCA-50 → 200 candidates re-ranked by IDM, 30 nearest also distorted",
+            n_neighbors=4,
             weights="distance",
             weight_power=4.0,
             deskew=True,
             pca=50,
             rerank=200,
-            distorted=10,
+            distorted=30,
             rotate=8.0,
             shear=0.25,
             zoom=0.1,
         ),
     )
 }
-# The most accurate preset (0.60 % on validation); one drawing takes ~22 ms, well inside the
-# app's ~150 ms budget, and fitting takes seconds.
+# The most accurate preset (0.48 % on validation); one drawing takes tens of milliseconds, well
+# inside the app's ~150 ms budget, and fitting takes seconds.
 DEFAULT_PRESET = "accurate"
 
 
@@ -147,31 +171,40 @@ class DigitModel:
         images = features.blur(images, self.preset.blur)
         return images.reshape(len(images), -1)
 
-    def _features(self, images: np.ndarray) -> np.ndarray:
-        """(n, 28, 28) float32 in [0, 1] -> (n, n_features) float32: the first-stage space."""
-        pixels = self._pixels(images)
+    def _first_stage(self, pixels: np.ndarray) -> np.ndarray:
+        """(n, 784) prepared pixels -> (n, n_features) float32: the first-stage space."""
         return self._pca.transform(pixels) if self.preset.pca else pixels
+
+    def _remember(self, pixels: np.ndarray) -> None:
+        """Keep the prepared training pixels the second stage compares with."""
+        if self.preset.rerank:
+            old = getattr(self, "_train_pixels", pixels[:0])
+            self._train_pixels = np.concatenate([old, pixels]) if len(old) else pixels
 
     def fit(self, images: Any, labels: Any) -> DigitModel:
         """Fit on digits (n, 28, 28) and their labels; returns self."""
         batch = as_images(images)
         self.train_images_ = to_uint8(batch)
         self.train_labels_ = np.asarray(labels).astype(np.int64)
+        pixels = self._pixels(batch)
         if self.preset.pca:
-            self._pca = features.PCA(self.preset.pca).fit(self._pixels(batch))
+            self._pca = features.PCA(self.preset.pca).fit(pixels)
         self._knn = KNNClassifier(
             self.preset.n_neighbors,
             metric=self.preset.metric,  # type: ignore[arg-type]
             p=self.preset.p,
             weights=self.preset.weights,  # type: ignore[arg-type]
-        ).fit(self._features(batch), self.train_labels_)
+        ).fit(self._first_stage(pixels), self.train_labels_)
+        self._remember(pixels)
         return self
 
     def add(self, images: Any, labels: Any) -> DigitModel:
         """Append labelled digits without refitting (a k-NN learns by remembering)."""
         batch = as_images(images)
         labels = np.asarray(labels).astype(np.int64).reshape(-1)
-        self._knn.add(self._features(batch), labels)
+        pixels = self._pixels(batch)
+        self._knn.add(self._first_stage(pixels), labels)
+        self._remember(pixels)
         self.train_images_ = np.concatenate([self.train_images_, to_uint8(batch)])
         self.train_labels_ = np.concatenate([self.train_labels_, labels])
         return self
@@ -181,30 +214,41 @@ class DigitModel:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(distances, indices into ``train_images_``), each (n, k), nearest first.
 
-        With a second stage the distances are IDM distances over the first stage's
-        ``preset.rerank`` nearest candidates.
+        With a second stage the distances are its distances (IDM or tangent) over the first
+        stage's ``preset.rerank`` nearest candidates.
         """
-        batch = as_images(images)
+        pixels = self._pixels(as_images(images))
         k = self.n_neighbors if n_neighbors is None else n_neighbors
         if not self.preset.rerank:
-            return self._knn.kneighbors(self._features(batch), k)  # type: ignore[return-value]
+            return self._knn.kneighbors(self._first_stage(pixels), k)  # type: ignore[return-value]
         n_candidates = min(max(self.preset.rerank, k), len(self.train_images_))
-        _, candidates = self._knn.kneighbors(self._features(batch), n_candidates)
+        _, candidates = self._knn.kneighbors(self._first_stage(pixels), n_candidates)
+        distances = self._second_stage(pixels.reshape(-1, 28, 28), candidates)
+        order = np.argsort(distances, axis=1, kind="stable")[:, :k]
+        return (
+            np.take_along_axis(distances, order, axis=1).astype(np.float64),
+            np.take_along_axis(candidates, order, axis=1),
+        )
+
+    def _second_stage(self, queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """The preset's fine distance from each prepared query to its candidates, (n, N)."""
         preset = self.preset
+        if preset.rerank_distance == "tangent":
+            return tangent.tangent_distance(
+                queries, self._train_pixels, candidates, sigma=preset.tangent_sigma
+            )
         distortions = {
             "angles": (preset.rotate, -preset.rotate) if preset.rotate else (),
             "shears": (preset.shear, -preset.shear) if preset.shear else (),
             "scales": (1 - preset.zoom, 1 + preset.zoom) if preset.zoom else (),
         }
-        idm = rerank.idm_candidates(
-            batch,
-            self.train_images_,
+        return rerank.idm_candidates(
+            queries,
+            self._train_pixels.reshape(-1, 28, 28),
             candidates,
             distortions=distortions,
-            n_distorted=self.preset.distorted,
-        )  # (n, n_candidates)
-        order = np.argsort(idm, axis=1, kind="stable")[:, :k]
-        return np.take_along_axis(idm, order, axis=1), np.take_along_axis(candidates, order, axis=1)
+            n_distorted=preset.distorted,
+        )
 
     def _votes(
         self, distances: np.ndarray, indices: np.ndarray

@@ -20,7 +20,8 @@ per 10,000 test images the ``accurate`` preset must meet on two cores.
 the closest few, also to slightly rotated, sheared and scaled copies of them (the best match
 counts) — distorted references that IDM's independent ±2-pixel moves can't produce.
 
-What is left out: tangent distance and the P2DHMDM's row constraints.
+What is left out: the P2DHMDM's row constraints. Tangent distance, the cheaper second stage, is
+in :mod:`knn_digits.tangent`.
 """
 
 from __future__ import annotations

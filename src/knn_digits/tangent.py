@@ -1,0 +1,152 @@
+"""Tangent distance: Euclidean distance that ignores small affine moves and stroke thickness.
+
+A digit shifted, rotated, scaled, sheared or drawn a little thicker is still the same digit, but
+its pixels — and so its L2 distance to the original — change a lot. Simard et al. (1993) fix
+this to first order: the images a small transformation can reach from ``q`` lie, nearly, in the
+plane ``q + T a`` spanned by ``q``'s tangent vectors ``T``; the one-sided tangent distance from
+``q`` to ``r`` is the distance from ``r`` to that plane,
+``‖e‖² − ‖Tᵀe‖²`` with ``e = q − r`` and the columns of ``T`` orthonormal.
+
+The tangents come from the gradients ``Ix, Iy`` of ``q`` smoothed by a Gaussian (derivatives of
+raw pixels are too rough to extrapolate): ``Ix`` and ``Iy`` (translations), ``x·Ix, y·Ix,
+x·Iy, y·Iy`` (these four span rotation, scaling and the two hyperbolic shears) and
+``Ix² + Iy²`` (thickening) — seven in all, orthonormalised per query.
+
+It costs about as much as eight L2 distances, so it re-ranks the few nearest candidates of a
+cheap first stage, where it cut the ``fast`` preset's validation error by about a quarter
+(docs/validation.md). Only the query's tangents are used: the two-sided version needs a
+14 × 14 solve per pair for little more.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from knn_digits.features import as_float_images, blur
+
+__all__ = ["N_TANGENTS", "tangent_distance"]
+
+#: Translations (2), the other affine moves (4) and thickening (1).
+N_TANGENTS = 7
+#: A tangent is dropped when Gram-Schmidt leaves less than this share of its squared length
+#: (it is then a mix of the others; a blank image has no tangents at all).
+_DEGENERATE = np.float32(1e-6)
+#: The distance never falls below this fraction of ‖e‖², so only an identical image is at 0.
+_FLOOR = np.float32(1e-6)
+
+
+def tangent_distance(
+    queries: ArrayLike,
+    references: NDArray[np.float32],
+    candidates: ArrayLike,
+    *,
+    sigma: float = 1.0,
+) -> NDArray[np.float32]:
+    """One-sided tangent distance from each query to each of its candidate references.
+
+    Parameters
+    ----------
+    queries : images (n, h, w), uint8 or float in [0, 1], as the references were prepared
+    references : float32 (n_ref, h·w), the flattened images ``candidates`` index
+    candidates : int array (n, n_candidates)
+    sigma : Gaussian sigma (pixels) of the smoothing the tangents are computed from
+
+    Returns
+    -------
+    float32 (n, n_candidates): ``sqrt(‖e‖² − ‖Tᵀe‖²)``, at least ``1e-3·‖e‖``; 0 only for an
+    identical image.
+    """
+    images = as_float_images(queries)
+    n, h, w = images.shape
+    cand = np.ascontiguousarray(candidates, dtype=np.int64)
+    refs = np.ascontiguousarray(references, dtype=np.float32)
+    if refs.ndim != 2 or refs.shape[1] != h * w:
+        raise ValueError(f"references must be (n_ref, {h * w}) flattened images, got {refs.shape}")
+    if cand.ndim != 2 or len(cand) != n:
+        raise ValueError(f"expected candidates of shape (n={n}, n_candidates), got {cand.shape}")
+    if cand.size and (cand.min() < 0 or cand.max() >= len(refs)):
+        raise ValueError(f"candidate indices must lie in [0, {len(refs)})")
+    smooth = blur(images, sigma)
+    out = np.empty(cand.shape, np.float32)
+    _tangent_kernel(images.reshape(n, -1), smooth, refs, cand, out)
+    return out
+
+
+@numba.njit(fastmath=True, cache=True)
+def _orthonormal_tangents(smooth: NDArray[np.float32], tangents: NDArray[np.float32]) -> int:
+    """Fill rows of ``tangents`` (N_TANGENTS, h·w) with orthonormal tangents; returns how many.
+
+    Gradients are central differences of the smoothed image, zero outside the frame.
+    """
+    h, w = smooth.shape
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    for y in range(h):
+        for x in range(w):
+            left = smooth[y, x - 1] if x > 0 else 0.0
+            right = smooth[y, x + 1] if x < w - 1 else 0.0
+            up = smooth[y - 1, x] if y > 0 else 0.0
+            down = smooth[y + 1, x] if y < h - 1 else 0.0
+            gx, gy = 0.5 * (right - left), 0.5 * (down - up)
+            # Centred coordinates keep the basis well-conditioned.
+            u, v = (x - cx) / cx, (y - cy) / cy
+            p = y * w + x
+            tangents[0, p] = gx
+            tangents[1, p] = gy
+            tangents[2, p] = u * gx
+            tangents[3, p] = v * gx
+            tangents[4, p] = u * gy
+            tangents[5, p] = v * gy
+            tangents[6, p] = gx * gx + gy * gy
+    kept = 0
+    for t in range(N_TANGENTS):  # modified Gram-Schmidt, in place
+        size = _dot(tangents[t], tangents[t])
+        for s in range(kept):
+            along = _dot(tangents[t], tangents[s])
+            for p in range(h * w):
+                tangents[t, p] -= along * tangents[s, p]
+        left = _dot(tangents[t], tangents[t])
+        if left > 1e-12 and left > _DEGENERATE * size:
+            scale = 1.0 / np.sqrt(left)
+            for p in range(h * w):
+                tangents[kept, p] = tangents[t, p] * scale
+            kept += 1
+    return kept
+
+
+@numba.njit(fastmath=True, cache=True)
+def _dot(a: NDArray[np.float32], b: NDArray[np.float32]) -> np.float32:  # pragma: no cover
+    total = np.float32(0.0)
+    for p in range(a.shape[0]):
+        total += a[p] * b[p]
+    return total
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _tangent_kernel(
+    queries: NDArray[np.float32],
+    smooth: NDArray[np.float32],
+    refs: NDArray[np.float32],
+    cand: NDArray[np.int64],
+    out: NDArray[np.float32],
+) -> None:  # pragma: no cover - compiled
+    """out[i, j] = one-sided tangent distance from query i to reference cand[i, j]."""
+    n, n_cand = cand.shape
+    size = queries.shape[1]
+    for i in numba.prange(n):
+        tangents = np.empty((N_TANGENTS, size), np.float32)
+        kept = _orthonormal_tangents(smooth[i], tangents)
+        error = np.empty(size, np.float32)
+        query = queries[i]
+        for j in range(n_cand):
+            ref = refs[cand[i, j]]
+            total = np.float32(0.0)
+            for p in range(size):
+                error[p] = query[p] - ref[p]
+                total += error[p] * error[p]
+            projected = np.float32(0.0)
+            for t in range(kept):
+                along = _dot(tangents[t], error)
+                projected += along * along
+            out[i, j] = np.sqrt(max(total - projected, _FLOOR * total))
