@@ -3,7 +3,7 @@
 How the search stays fast and bounded (the raw-pixel product is the physical limit):
 
 * The queries × references score matrix is never built. Each worker thread takes a block of
-  queries and walks the references in tiles of 4,096: one single-threaded BLAS product fills a
+  queries and walks the references in tiles of 2,048: one single-threaded BLAS product fills a
   tile small enough to stay in cache, and a compiled pass folds it into the block's running
   top candidates at once. Scores never travel to main memory and back, which is what made
   a separate product-then-select twice as slow once PCA makes the product cheap.
@@ -47,8 +47,8 @@ Metric = Literal["euclidean", "manhattan", "cosine", "minkowski"]
 METRICS = ("euclidean", "manhattan", "cosine", "minkowski")
 WEIGHTS = ("uniform", "distance")
 
-DEFAULT_MEMORY_BUDGET_MB = 8  # all score tiles in flight: cache-sized, not memory-sized
-_TILE_REFERENCES = 4096  # references per score tile
+DEFAULT_MEMORY_BUDGET_MB = 16  # all score tiles in flight: cache-sized, not memory-sized
+_TILE_REFERENCES = 2048  # references per score tile
 _EXTRA_CANDIDATES = 8  # re-ranked beyond k, so float32 rounding cannot drop a true neighbour
 _LP_QUERY_BLOCK = 32  # queries sharing one pass over the references in the Lp kernel
 
@@ -145,8 +145,11 @@ class NeighborIndex:
         indices = np.empty((n, k), dtype=np.int64)
         workers = min(_cpu_count(), n)
         width = min(len(self), _TILE_REFERENCES)
-        rows = int(self.memory_budget_mb * 2**20 // (4 * width * workers))
-        rows = min(max(1, rows), -(-n // workers))
+        # Queries per block: as many as the budget allows (BLAS packs each reference tile once
+        # per block), then evened out so every worker gets the same number of equal blocks.
+        most = max(1, int(self.memory_budget_mb * 2**20 // (4 * width * workers)))
+        blocks = workers * -(-n // (workers * most))
+        rows = -(-n // blocks)
 
         def scan(start: int) -> None:
             """The k nearest of queries start:start+rows, tile by tile through the references."""
