@@ -17,7 +17,7 @@ never loaded. Writes the tables and the choices to ``docs/validation.md``.
   fewer IDM comparisons per query, then smaller k.
 
 Run: ``python benchmarks/tune.py [--queries 10000] [--out docs/validation.md]``; the full run
-takes about half an hour on two cores (most of it IDM: 10,000 × (200 + 3 × 6 × 30) pairs for
+takes about 15 minutes on two cores (most of it IDM: 10,000 × (200 + 3 × 6 × 30) pairs for
 each kind of image).
 """
 
