@@ -52,9 +52,15 @@ def drawing(size: int, brush_radius: int, centre: tuple[int, int] | None = None)
     place = "centred" if centre is None else f"centre at {centre}"
     return Condition(
         f"drawing: brush radius {brush_radius} px, digit {size} px, {place}",
-        lambda d: {"background": None, "composite": None,
-                   "layers": [render_drawing(d, canvas=CANVAS, size=size,
-                                             brush_radius=brush_radius, centre=centre)]},
+        lambda d: {
+            "background": None,
+            "composite": None,
+            "layers": [
+                render_drawing(
+                    d, canvas=CANVAS, size=size, brush_radius=brush_radius, centre=centre
+                )
+            ],
+        },
         sketch_to_mnist,  # type: ignore[arg-type]
     )
 
@@ -108,8 +114,14 @@ def run(n: int, preset: str) -> tuple[list[Row], dict[str, float]]:
     for image in images[:20]:
         model.predict(image)
     info["predict_ms_single"] = (time.perf_counter() - start) / 20 * 1000
-    rows = [Row("MNIST image as is (no pipeline): the ceiling",
-                100 * float(np.mean(reference == labels)), 100.0, 0.0)]
+    rows = [
+        Row(
+            "MNIST image as is (no pipeline): the ceiling",
+            100 * float(np.mean(reference == labels)),
+            100.0,
+            0.0,
+        )
+    ]
     for condition in CONDITIONS:
         seen, seconds = [], 0.0
         for image in images:
@@ -118,10 +130,20 @@ def run(n: int, preset: str) -> tuple[list[Row], dict[str, float]]:
             seen.append(condition.read(given))
             seconds += time.perf_counter() - start
         answers = model.predict(np.stack(seen))
-        rows.append(Row(condition.name, 100 * float(np.mean(answers == labels)),
-                        100 * float(np.mean(answers == reference)), seconds / n * 1000))
-        print(f"{rows[-1].name:64s} {rows[-1].accuracy:6.2f} % {rows[-1].agreement:6.2f} % "
-              f"{rows[-1].milliseconds:6.1f} ms", file=sys.stderr, flush=True)
+        rows.append(
+            Row(
+                condition.name,
+                100 * float(np.mean(answers == labels)),
+                100 * float(np.mean(answers == reference)),
+                seconds / n * 1000,
+            )
+        )
+        print(
+            f"{rows[-1].name:64s} {rows[-1].accuracy:6.2f} % {rows[-1].agreement:6.2f} % "
+            f"{rows[-1].milliseconds:6.1f} ms",
+            file=sys.stderr,
+            flush=True,
+        )
     return rows, info
 
 
@@ -129,20 +151,25 @@ def table(rows: list[Row], n: int, preset: str, info: dict[str, float]) -> str:
     lines = [
         "| condition | accuracy | same answer as the MNIST image | pipeline ms/image |",
         "| --- | ---: | ---: | ---: |",
-        *(f"| {row.name} | {row.accuracy:.1f} % | {row.agreement:.1f} % | "
-          f"{f'{row.milliseconds:.1f}' if row.milliseconds else '–'} |" for row in rows),
+        *(
+            f"| {row.name} | {row.accuracy:.1f} % | {row.agreement:.1f} % | "
+            f"{f'{row.milliseconds:.1f}' if row.milliseconds else '–'} |"
+            for row in rows
+        ),
     ]
     worst = min(rows[1:], key=lambda row: row.accuracy)
-    return "\n".join([
-        f"Preset `{preset}`, the first {n} MNIST test digits, "
-        f"{datetime.date.today().isoformat()}, Python {platform.python_version()}, "
-        f"{platform.machine()}. Model: one query {info['predict_ms_single']:.0f} ms, "
-        f"{info['predict_ms_batch']:.1f} ms per digit in a batch.",
-        "",
-        *lines,
-        "",
-        f"Weakest condition: {worst.name} ({worst.accuracy:.1f} %).",
-    ])
+    return "\n".join(
+        [
+            f"Preset `{preset}`, the first {n} MNIST test digits, "
+            f"{datetime.date.today().isoformat()}, Python {platform.python_version()}, "
+            f"{platform.machine()}. Model: one query {info['predict_ms_single']:.0f} ms, "
+            f"{info['predict_ms_batch']:.1f} ms per digit in a batch.",
+            "",
+            *lines,
+            "",
+            f"Weakest condition: {worst.name} ({worst.accuracy:.1f} %).",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,8 +56,9 @@ def digits(small_loader: Callable[[str], DigitModel]) -> dict[int, np.ndarray]:
 
 @pytest.fixture
 def service(tmp_path: Path, small_loader: Callable[[str], DigitModel]) -> app.DigitService:
-    return app.DigitService(small_loader("raw"), SampleStore(tmp_path / "samples.sqlite3"),
-                            loader=small_loader)
+    return app.DigitService(
+        small_loader("raw"), SampleStore(tmp_path / "samples.sqlite3"), loader=small_loader
+    )
 
 
 def drawn(digit: np.ndarray, **kwargs: object) -> dict[str, object]:
@@ -102,8 +103,9 @@ def test_the_neighbours_are_shown_with_their_labels_and_distances(
 def test_a_number_is_read_left_to_right(
     service: app.DigitService, digits: dict[int, np.ndarray]
 ) -> None:
-    layers = [render_drawing(digits[d], canvas=(200, 300), size=160, brush_radius=6)
-              for d in (2, 0, 1, 6)]
+    layers = [
+        render_drawing(digits[d], canvas=(200, 300), size=160, brush_radius=6) for d in (2, 0, 1, 6)
+    ]
     value = {"background": None, "layers": [np.concatenate(layers, axis=1)], "composite": None}
     label, gallery, seen, text = app.handle_classify(service, value)
     assert label == "2016"
@@ -114,14 +116,21 @@ def test_a_number_is_read_left_to_right(
 
 @pytest.mark.parametrize(
     "value",
-    [None, {"background": None, "layers": [], "composite": None},
-     {"background": None, "layers": [np.zeros((40, 40, 4), np.uint8)], "composite": None}],
+    [
+        None,
+        {"background": None, "layers": [], "composite": None},
+        {"background": None, "layers": [np.zeros((40, 40, 4), np.uint8)], "composite": None},
+    ],
 )
 def test_an_empty_canvas_gets_a_friendly_message(
     service: app.DigitService, value: dict[str, object] | None
 ) -> None:
     assert app.handle_classify(service, value) == (
-        None, [], None, "⚠️ The canvas is empty: draw a digit first.")
+        None,
+        [],
+        None,
+        "⚠️ The canvas is empty: draw a digit first.",
+    )
 
 
 # ------------------------------------------------------------------ uploads
@@ -145,8 +154,10 @@ def test_an_mnist_style_upload(
 
 
 def write_bad_files(folder: Path) -> dict[str, Path]:
-    files = {name: folder / name for name in
-             ("blank.png", "black.png", "notes.png", "huge.png", "empty.jpg")}
+    files = {
+        name: folder / name
+        for name in ("blank.png", "black.png", "notes.png", "huge.png", "empty.jpg")
+    }
     Image.new("L", (300, 200), 255).save(files["blank.png"])
     Image.new("RGB", (300, 200), "black").save(files["black.png"])
     files["notes.png"].write_text("these are not pixels")
@@ -157,9 +168,13 @@ def write_bad_files(folder: Path) -> dict[str, Path]:
 
 @pytest.mark.parametrize(
     ("name", "message"),
-    [("blank.png", "No digit found"), ("black.png", "No digit found"),
-     ("notes.png", "notes.png: not an image"), ("huge.png", "8000×8000 pixels is too large"),
-     ("empty.jpg", "empty.jpg: not an image")],
+    [
+        ("blank.png", "No digit found"),
+        ("black.png", "No digit found"),
+        ("notes.png", "notes.png: not an image"),
+        ("huge.png", "8000×8000 pixels is too large"),
+        ("empty.jpg", "empty.jpg: not an image"),
+    ],
 )
 def test_bad_uploads_get_a_friendly_message(
     service: app.DigitService, tmp_path: Path, name: str, message: str
@@ -179,7 +194,8 @@ def test_no_upload_gets_a_friendly_message(service: app.DigitService) -> None:
 
 
 def test_teaching_wins_at_once_and_survives_a_restart(
-    service: app.DigitService, digits: dict[int, np.ndarray],
+    service: app.DigitService,
+    digits: dict[int, np.ndarray],
     small_loader: Callable[[str], DigitModel],
 ) -> None:
     seven = drawn(digits[7])
@@ -192,8 +208,9 @@ def test_teaching_wins_at_once_and_survives_a_restart(
     assert neighbours[0][1] == "2 · d=0.00 · yours"
     # A new app on the same store starts with the sample.
     assert service.store is not None
-    restarted = app.DigitService(small_loader("raw"), SampleStore(service.store.path),
-                                 loader=small_loader)
+    restarted = app.DigitService(
+        small_loader("raw"), SampleStore(service.store.path), loader=small_loader
+    )
     assert top(app.handle_classify(restarted, seven)[0]) == "2"
 
 
@@ -230,8 +247,9 @@ def test_teaching_needs_one_drawn_digit(
     service: app.DigitService, digits: dict[int, np.ndarray]
 ) -> None:
     assert app.handle_teach(service, None, "3")[0] == "⚠️ The canvas is empty: draw a digit first."
-    two = np.concatenate([render_drawing(digits[d], canvas=(200, 300), size=160)
-                          for d in (1, 2)], axis=1)
+    two = np.concatenate(
+        [render_drawing(digits[d], canvas=(200, 300), size=160) for d in (1, 2)], axis=1
+    )
     value = {"background": None, "layers": [two], "composite": None}
     assert app.handle_teach(service, value, "3")[0].startswith("⚠️ Teach one digit at a time")
     assert service.store is not None and len(service.store) == 0
@@ -315,8 +333,7 @@ def test_offline_settings_are_in_place_before_gradio_is_used() -> None:
 
 
 def test_core_modules_do_not_import_gradio() -> None:
-    code = ("import sys, knn_digits.preprocess, knn_digits.store; "
-            "sys.exit('gradio' in sys.modules)")
+    code = "import sys, knn_digits.preprocess, knn_digits.store; sys.exit('gradio' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
@@ -330,11 +347,18 @@ def test_about_tab_shows_the_report_when_one_was_written(
     folder = tmp_path / "home" / "reports" / "raw"
     folder.mkdir(parents=True)
     Image.new("L", (40, 30)).save(folder / "confusion.png")
-    (folder / "metrics.json").write_text(json.dumps({
-        "error_rate": 0.0283, "n_test": 10_000,
-        "figures": [{"filename": "confusion.png", "title": "Confusion matrix"},
-                    {"filename": "missing.png", "title": "not written"}],
-    }))
+    (folder / "metrics.json").write_text(
+        json.dumps(
+            {
+                "error_rate": 0.0283,
+                "n_test": 10_000,
+                "figures": [
+                    {"filename": "confusion.png", "title": "Confusion matrix"},
+                    {"filename": "missing.png", "title": "not written"},
+                ],
+            }
+        )
+    )
     text, figures = app.handle_about(service)
     assert "2.83 %" in text and "10,000" in text
     assert figures == [(str(folder / "confusion.png"), "Confusion matrix")]

@@ -94,7 +94,9 @@ def test_a_thin_one_stays_thin() -> None:
     ],
 )
 def test_brush_size_and_position_give_the_same_digit(
-    test_digits: tuple[np.ndarray, np.ndarray], size: int, brush_radius: int,
+    test_digits: tuple[np.ndarray, np.ndarray],
+    size: int,
+    brush_radius: int,
     centre: tuple[int, int] | None,
 ) -> None:
     for digit in test_digits[0][:10]:
@@ -117,8 +119,9 @@ def test_brush_invariance_is_not_vacuous(test_digits: tuple[np.ndarray, np.ndarr
 def test_moving_a_drawing_changes_nothing(digit: np.ndarray) -> None:
     layer = render_drawing(digit, size=150, centre=(100, 100))
     moved = np.roll(layer, (170, 150), axis=(0, 1))
-    np.testing.assert_array_equal(sketch_to_mnist({"layers": [layer]}),
-                                  sketch_to_mnist({"layers": [moved]}))
+    np.testing.assert_array_equal(
+        sketch_to_mnist({"layers": [layer]}), sketch_to_mnist({"layers": [moved]})
+    )
 
 
 def test_stroke_width_is_mnist_like_whatever_the_brush(
@@ -133,8 +136,9 @@ def test_stroke_width_is_mnist_like_whatever_the_brush(
     digits = test_digits[0][:20]
     mnist = np.median([width(d / 255) for d in digits])
     thin, thick = (
-        np.median([width(sketch_to_mnist(sketch(render_drawing(d, brush_radius=radius))))
-                   for d in digits])
+        np.median(
+            [width(sketch_to_mnist(sketch(render_drawing(d, brush_radius=radius)))) for d in digits]
+        )
         for radius in (3, 16)
     )
     assert thin == pytest.approx(thick, rel=0.1)
@@ -192,8 +196,11 @@ def test_specks_of_dirt_are_dropped(digit: np.ndarray) -> None:
     [
         None,
         {"background": None, "layers": [], "composite": None},
-        {"background": None, "layers": [np.zeros((50, 50, 4), np.uint8)],
-         "composite": np.full((50, 50, 4), 255, np.uint8)},
+        {
+            "background": None,
+            "layers": [np.zeros((50, 50, 4), np.uint8)],
+            "composite": np.full((50, 50, 4), 255, np.uint8),
+        },
     ],
 )
 def test_an_empty_canvas_says_so(value: dict[str, object] | None) -> None:
@@ -323,8 +330,9 @@ def test_a_number_is_read_left_to_right(test_digits: tuple[np.ndarray, np.ndarra
     parts = segment_digits(sketch_to_ink({"layers": [draw_number(picks)]}))
     assert len(parts) == 4
     for part, pick in zip(parts, picks, strict=True):
-        alone = sketch_to_mnist({"layers": [render_drawing(pick, canvas=(200, 300), size=160,
-                                                           brush_radius=6)]})
+        alone = sketch_to_mnist(
+            {"layers": [render_drawing(pick, canvas=(200, 300), size=160, brush_radius=6)]}
+        )
         np.testing.assert_allclose(part, alone, atol=1e-6)
 
 
@@ -358,8 +366,9 @@ def test_drawings_are_classified_like_the_digits_they_came_from(
     knn = KNNClassifier(3).fit(train_images[:20000].reshape(-1, 784) / 255, train_labels[:20000])
     images, labels = test_digits[0][:60], test_digits[1][:60]
     for radius in (3, 16):
-        drawn = np.array([sketch_to_mnist({"layers": [render_drawing(d, brush_radius=radius)]})
-                          for d in images])
+        drawn = np.array(
+            [sketch_to_mnist({"layers": [render_drawing(d, brush_radius=radius)]}) for d in images]
+        )
         assert knn.score(drawn.reshape(-1, 784), labels) >= 0.9
 
 

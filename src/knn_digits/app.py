@@ -19,8 +19,10 @@ import os
 # huggingface_hub and gradio read these at import time (../shared/BROWSER_TESTING.md).
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-if any(os.environ.get(name) for name in ("http_proxy", "https_proxy", "HTTP_PROXY",
-                                         "HTTPS_PROXY", "all_proxy", "ALL_PROXY")):
+if any(
+    os.environ.get(name)
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+):
     # Otherwise launch() fails checking its own URL through the proxy.
     _no_proxy = os.environ.get("NO_PROXY", os.environ.get("no_proxy", ""))
     os.environ["NO_PROXY"] = ",".join(filter(None, [_no_proxy, "127.0.0.1", "localhost"]))
@@ -205,14 +207,20 @@ def _explain(reading: Reading, preset: str) -> str:
     for i, (label, proba) in enumerate(zip(reading.labels, reading.proba, strict=True)):
         votes = ", ".join(
             f"{n}{' (yours)' if mine else ''} at {d:.2f}"
-            for n, d, mine in zip(reading.neighbour_labels[i], reading.distances[i],
-                                  reading.taught[i], strict=True)
+            for n, d, mine in zip(
+                reading.neighbour_labels[i], reading.distances[i], reading.taught[i], strict=True
+            )
         )
         prefix = f"Digit {i + 1}: " if len(reading.labels) > 1 else ""
-        lines.append(f"- {prefix}**{label}** ({proba[label]:.0%}): the "
-                     f"{len(reading.neighbour_labels[i])} nearest training digits are {votes}.")
-    head = (f"Read **{reading.text}** left to right." if len(reading.labels) > 1
-            else f"It's a **{reading.text}**.")
+        lines.append(
+            f"- {prefix}**{label}** ({proba[label]:.0%}): the "
+            f"{len(reading.neighbour_labels[i])} nearest training digits are {votes}."
+        )
+    head = (
+        f"Read **{reading.text}** left to right."
+        if len(reading.labels) > 1
+        else f"It's a **{reading.text}**."
+    )
     return f"{head} Preset `{preset}`.\n\n" + "\n".join(lines)
 
 
@@ -225,9 +233,13 @@ def _present(service: DigitService, ink: np.ndarray) -> ClassifyResult:
     gallery = [  # one row per digit of a number (the gallery has k columns)
         (_enlarge(image, THUMBNAIL // 28), f"{lab} · d={dist:.2f}{' · yours' if mine else ''}")
         for i in range(len(reading.labels))
-        for image, lab, dist, mine in zip(reading.neighbour_images[i],
-                                          reading.neighbour_labels[i],
-                                          reading.distances[i], reading.taught[i], strict=True)
+        for image, lab, dist, mine in zip(
+            reading.neighbour_images[i],
+            reading.neighbour_labels[i],
+            reading.distances[i],
+            reading.taught[i],
+            strict=True,
+        )
     ]
     seen = _enlarge(np.concatenate(list(reading.digits), axis=1), ENLARGE)
     return label, gallery, seen, _explain(reading, service.preset)
@@ -258,8 +270,10 @@ def handle_classify_image(service: DigitService, path: str | None) -> ClassifyRe
 def _sample_gallery(service: DigitService) -> list[tuple[np.ndarray, str]]:
     if service.store is None:
         return []
-    return [(_enlarge(s.image, THUMBNAIL // 28), f"#{s.id} → {s.label}")
-            for s in service.store.samples()]
+    return [
+        (_enlarge(s.image, THUMBNAIL // 28), f"#{s.id} → {s.label}")
+        for s in service.store.samples()
+    ]
 
 
 def handle_teach(
@@ -274,14 +288,18 @@ def handle_teach(
     except KnnDigitsError as exc:
         return f"⚠️ {exc}", _sample_gallery(service)
     if len(digits) != 1:
-        return (f"⚠️ Teach one digit at a time: the canvas holds {len(digits)}.",
-                _sample_gallery(service))
+        return (
+            f"⚠️ Teach one digit at a time: the canvas holds {len(digits)}.",
+            _sample_gallery(service),
+        )
     sample_id = service.teach(digits[0], int(label))
     if service.store is None:
         message = f"Learned: this is a {label} (kept until the app stops)."
     elif not service.store.enabled:
-        message = (f"Stored as a {label} (sample #{sample_id}), but your samples are switched "
-                   "off: switch them on to use it.")
+        message = (
+            f"Stored as a {label} (sample #{sample_id}), but your samples are switched "
+            "off: switch them on to use it."
+        )
     else:
         message = f"Learned: this is a {label} (sample #{sample_id}, kept in {service.store.path})."
     return message, _sample_gallery(service)
@@ -387,8 +405,9 @@ def build_demo(service: DigitService) -> gr.Blocks:
                         image_mode="RGBA",
                         canvas_size=CANVAS,
                         fixed_canvas=True,
-                        brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"],
-                                       color_mode="fixed"),
+                        brush=gr.Brush(
+                            default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"
+                        ),
                         layers=False,
                         format="png",
                         height=CANVAS[1] + 120,  # room for the toolbar: the canvas at ~100 %
@@ -402,48 +421,81 @@ def build_demo(service: DigitService) -> gr.Blocks:
                         type="filepath",
                     )
                 with gr.Accordion("Teach it", open=False):
-                    correct = gr.Radio([str(d) for d in range(10)], label="The right digit",
-                                       elem_id="correct")
+                    correct = gr.Radio(
+                        [str(d) for d in range(10)], label="The right digit", elem_id="correct"
+                    )
                     teach = gr.Button("Teach", elem_id="teach")
                     notice = gr.Markdown(elem_id="notice")
                 with gr.Accordion("Your samples and settings", open=False):
-                    samples = gr.Gallery(_sample_gallery(service), elem_id="samples",
-                                         label="Your samples (click one to select it)",
-                                         columns=6, fit_columns=False, allow_preview=False,
-                                         height="auto")
+                    samples = gr.Gallery(
+                        _sample_gallery(service),
+                        elem_id="samples",
+                        label="Your samples (click one to select it)",
+                        columns=6,
+                        fit_columns=False,
+                        allow_preview=False,
+                        height="auto",
+                    )
                     with gr.Row():
-                        sample_id = gr.Number(None, label="Sample #", precision=0,
-                                              elem_id="sample_id")
+                        sample_id = gr.Number(
+                            None, label="Sample #", precision=0, elem_id="sample_id"
+                        )
                         delete = gr.Button("Delete", elem_id="delete")
                     use_samples = gr.Checkbox(
                         service.store.enabled if service.store is not None else True,
-                        label="Use my samples", elem_id="use_samples",
-                        interactive=service.store is not None)
+                        label="Use my samples",
+                        elem_id="use_samples",
+                        interactive=service.store is not None,
+                    )
                     export = gr.Button("Export as IDX", elem_id="export")
-                    exported = gr.File(label="Exported files", file_count="multiple",
-                                       interactive=False, height=100)
-                    preset = gr.Dropdown(list(PRESETS), value=service.preset, label="Preset",
-                                         elem_id="preset")
+                    exported = gr.File(
+                        label="Exported files", file_count="multiple", interactive=False, height=100
+                    )
+                    preset = gr.Dropdown(
+                        list(PRESETS), value=service.preset, label="Preset", elem_id="preset"
+                    )
             with gr.Column(scale=1):
-                prediction = gr.Label(elem_id="prediction", label="Prediction",
-                                      num_top_classes=3)
+                prediction = gr.Label(elem_id="prediction", label="Prediction", num_top_classes=3)
                 explanation = gr.Markdown(elem_id="explanation")
-                seen = gr.Image(elem_id="seen", label="What the model sees (28×28)",
-                                type="numpy", interactive=False, height=240, format="png")
-                neighbours = gr.Gallery(elem_id="neighbours", label="Nearest training digits",
-                                        columns=service.model.n_neighbors,
-                                        fit_columns=False, allow_preview=False,
-                                        height=300, format="png")
+                seen = gr.Image(
+                    elem_id="seen",
+                    label="What the model sees (28×28)",
+                    type="numpy",
+                    interactive=False,
+                    height=240,
+                    format="png",
+                )
+                neighbours = gr.Gallery(
+                    elem_id="neighbours",
+                    label="Nearest training digits",
+                    columns=service.model.n_neighbors,
+                    fit_columns=False,
+                    allow_preview=False,
+                    height=300,
+                    format="png",
+                )
 
         with gr.Tab("About the model"):
             about = gr.Markdown(elem_id="about")
-            figures = gr.Gallery(elem_id="about_figures", label="Evaluation report", columns=1,
-                                 fit_columns=False, allow_preview=True, height="auto")
+            figures = gr.Gallery(
+                elem_id="about_figures",
+                label="Evaluation report",
+                columns=1,
+                fit_columns=False,
+                allow_preview=True,
+                height="auto",
+            )
 
         results = [prediction, neighbours, seen, explanation]
         classify.click(bind(handle_classify), pad, results, api_name="classify")
-        pad.change(bind(handle_classify), pad, results, api_visibility="private",
-                   trigger_mode="always_last", show_progress="hidden")
+        pad.change(
+            bind(handle_classify),
+            pad,
+            results,
+            api_visibility="private",
+            trigger_mode="always_last",
+            show_progress="hidden",
+        )
         upload.upload(bind(handle_classify_image), upload, results, api_name="classify_image")
         teach.click(bind(handle_teach), [pad, correct], [notice, samples], api_name="teach")
 
@@ -455,8 +507,8 @@ def build_demo(service: DigitService) -> gr.Blocks:
         use_samples.input(bind(handle_use_samples), use_samples, notice, api_name="use_samples")
         export.click(bind(handle_export), None, [notice, exported], api_name="export_samples")
         preset.input(bind(handle_preset), preset, notice, api_name="preset").then(
-            bind(handle_about), None, [about, figures], api_visibility="private").then(
-            bind(handle_neighbour_columns), None, neighbours, api_visibility="private")
+            bind(handle_about), None, [about, figures], api_visibility="private"
+        ).then(bind(handle_neighbour_columns), None, neighbours, api_visibility="private")
         demo.load(bind(handle_about), None, [about, figures], api_visibility="private")
     return demo
 
@@ -492,5 +544,6 @@ def launch(
     service = DigitService(load_model(preset or DEFAULT_PRESET), store)
     demo = build_demo(service)
     # Two workers for two cores; a 50 MB cap keeps absurd uploads from being stored at all.
-    demo.queue(default_concurrency_limit=2).launch(server_name=host, server_port=port,
-                                                   max_file_size="50mb", js=SELECT_BRUSH_JS)
+    demo.queue(default_concurrency_limit=2).launch(
+        server_name=host, server_port=port, max_file_size="50mb", js=SELECT_BRUSH_JS
+    )

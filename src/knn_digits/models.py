@@ -250,9 +250,7 @@ class DigitModel:
             n_distorted=preset.distorted,
         )
 
-    def _votes(
-        self, distances: np.ndarray, indices: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _votes(self, distances: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Votes (n, 10) and the voters' labels (n, k), from sorted neighbours.
 
         A query that exactly matches stored digits (distance 0) takes the label of the most

@@ -230,8 +230,7 @@ def _ink_polarity(grey: np.ndarray) -> np.ndarray:
     a median over windows of ~30 % of the image: strokes are a minority in most windows, so the
     median sees the paper whichever way round the ink is, even under uneven light.
     """
-    contrast = grey - _full_size(ndimage.median_filter(_thumbnail(grey), 9, mode="nearest"),
-                                 grey)
+    contrast = grey - _full_size(ndimage.median_filter(_thumbnail(grey), 9, mode="nearest"), grey)
     darker = np.clip(-contrast - NOISE_LEVEL, 0, None).sum()
     lighter = np.clip(contrast - NOISE_LEVEL, 0, None).sum()
     return 1.0 - grey if darker > lighter else grey
@@ -334,7 +333,7 @@ def skeletonize(mask: np.ndarray) -> np.ndarray:
     def neighbours() -> np.ndarray:
         # P2..P9: north, then clockwise; shape (8, H, W).
         offsets = ((0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0), (0, 0))
-        return np.stack([image[r:r + height, c:c + width] for r, c in offsets])
+        return np.stack([image[r : r + height, c : c + width] for r, c in offsets])
 
     while True:
         changed = False
@@ -379,8 +378,9 @@ def _working_mask(ink: np.ndarray) -> np.ndarray:
     # Large input: any ink in a working pixel counts, so a 1-px line on a 2000-px canvas
     # survives the shrinking. The stroke gets fatter by at most a pixel, which the skeleton
     # removes anyway.
-    coverage = _resize((crop >= 0.5 * crop.max()).astype(np.float32), height, width,
-                       Image.Resampling.BOX)
+    coverage = _resize(
+        (crop >= 0.5 * crop.max()).astype(np.float32), height, width, Image.Resampling.BOX
+    )
     return coverage > 1e-3
 
 
@@ -430,7 +430,7 @@ def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
     top = int(np.clip(round(CENTRE - com_row), 0, FRAME - height))
     left = int(np.clip(round(CENTRE - com_col), 0, FRAME - width))
     frame = np.zeros((FRAME, FRAME), np.float32)
-    frame[top:top + height, left:left + width] = digit
+    frame[top : top + height, left : left + width] = digit
     return frame
 
 
@@ -487,8 +487,9 @@ class _Blob:
 
         cols, narrower = overlap(self.cols, other.cols)
         rows, shorter = overlap(self.rows, other.rows)
-        return cols > 0 and (cols >= OVERLAP_FRACTION * narrower
-                             or rows < OVERLAP_FRACTION * shorter)
+        return cols > 0 and (
+            cols >= OVERLAP_FRACTION * narrower or rows < OVERLAP_FRACTION * shorter
+        )
 
     def merge(self, other: _Blob) -> None:
         self.rows = (min(self.rows[0], other.rows[0]), max(self.rows[1], other.rows[1]))
@@ -523,9 +524,12 @@ def segment_digits(ink: np.ndarray) -> list[np.ndarray]:
     if n == 0:
         raise EmptyImageError(_EMPTY_CANVAS)
     areas = np.bincount(labels.ravel(), minlength=n + 1)
-    blobs = [_Blob((box[0].start, box[0].stop), (box[1].start, box[1].stop),
-                   float(areas[i + 1]), [i + 1])
-             for i, box in enumerate(ndimage.find_objects(labels))]
+    blobs = [
+        _Blob(
+            (box[0].start, box[0].stop), (box[1].start, box[1].stop), float(areas[i + 1]), [i + 1]
+        )
+        for i, box in enumerate(ndimage.find_objects(labels))
+    ]
     merged = True
     while merged:
         merged = False
@@ -586,11 +590,15 @@ def render_drawing(
     canvas_width, canvas_height = canvas
     x, y = centre if centre is not None else (canvas_width // 2, canvas_height // 2)
     top, left = y - path.shape[0] // 2, x - path.shape[1] // 2
-    if top < 0 or left < 0 or top + path.shape[0] > canvas_height or (
-            left + path.shape[1] > canvas_width):
+    if (
+        top < 0
+        or left < 0
+        or top + path.shape[0] > canvas_height
+        or (left + path.shape[1] > canvas_width)
+    ):
         raise ValueError(f"a digit of {size} px at {centre} does not fit in {canvas}")
     placed = np.zeros((canvas_height, canvas_width), bool)
-    placed[top:top + path.shape[0], left:left + path.shape[1]] = path
+    placed[top : top + path.shape[0], left : left + path.shape[1]] = path
     ink = ndimage.distance_transform_edt(~placed) <= brush_radius
     layer = np.zeros((canvas_height, canvas_width, 4), np.uint8)
     layer[ink, 3] = 255
@@ -621,7 +629,7 @@ def render_photo(
     written = _scaled_ink(digit, size)
     ink = np.zeros((photo_height, width), np.float32)
     top, left = (photo_height - written.shape[0]) // 2, (width - written.shape[1]) // 2
-    ink[top:top + written.shape[0], left:left + written.shape[1]] = written
+    ink[top : top + written.shape[0], left : left + written.shape[1]] = written
     rows = np.arange(photo_height, dtype=np.float32)[:, None] / photo_height  # (H, 1)
     cols = np.arange(width, dtype=np.float32)[None, :] / width  # (1, W)
     shadow = np.exp(-(((cols - 0.8) / 0.25) ** 2))

@@ -112,8 +112,9 @@ class SampleStore:
             raise ValueError(f"a label must be a digit 0–9, got {label!r}")
         data = _as_digit(image).tobytes()
         with self._connect() as db:
-            cursor = db.execute("INSERT INTO samples (label, image) VALUES (?, ?)",
-                                (int(label), data))
+            cursor = db.execute(
+                "INSERT INTO samples (label, image) VALUES (?, ?)", (int(label), data)
+            )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
@@ -153,8 +154,10 @@ class SampleStore:
     @enabled.setter
     def enabled(self, value: bool) -> None:
         with self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('enabled', ?)",
-                       ("1" if value else "0",))
+            db.execute(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES ('enabled', ?)",
+                ("1" if value else "0",),
+            )
 
     def export_idx(self, directory: str | os.PathLike[str]) -> tuple[Path, Path]:
         """Write the samples as two IDX files, like MNIST's; returns (images path, labels path).

@@ -34,8 +34,14 @@ from knn_digits.preprocess import render_drawing  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 STARTUP_SECONDS = 180  # the first start fits and caches the raw preset
 
@@ -77,8 +83,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("e2e-app")
     port = _free_port()
     store, log = folder / "samples.sqlite3", folder / "server.log"
-    command = [sys.executable, "-m", "knn_digits", "app", "--host", "127.0.0.1",
-               "--port", str(port), "--preset", "raw", "--store", str(store)]
+    command = [
+        sys.executable,
+        "-m",
+        "knn_digits",
+        "app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--preset",
+        "raw",
+        "--store",
+        str(store),
+    ]
     env = {**os.environ, "GRADIO_TEMP_DIR": str(folder / "gradio"), "PYTHONUNBUFFERED": "1"}
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -141,8 +159,11 @@ def drawing_png() -> Callable[..., Path]:
 def _sketch_value(path: Path | None) -> dict[str, Any]:
     from gradio_client import handle_file
 
-    return {"background": None, "layers": [],
-            "composite": handle_file(str(path)) if path is not None else None}
+    return {
+        "background": None,
+        "layers": [],
+        "composite": handle_file(str(path)) if path is not None else None,
+    }
 
 
 @pytest.fixture(scope="session")

@@ -24,8 +24,19 @@ Point = tuple[float, float]
 # Strokes in canvas pixels (the canvas is 420×420), as a person would draw them.
 SEVEN = [[(120, 90), (300, 90), (180, 340)]]
 ONE = [[(215, 70), (205, 350)]]
-ZERO = [[(210, 70), (300, 120), (320, 210), (295, 310), (210, 350), (125, 305), (100, 210),
-         (125, 115), (212, 72)]]
+ZERO = [
+    [
+        (210, 70),
+        (300, 120),
+        (320, 210),
+        (295, 310),
+        (210, 350),
+        (125, 305),
+        (100, 210),
+        (125, 115),
+        (212, 72),
+    ]
+]
 TIMEOUT_MS = 15_000
 
 
@@ -57,8 +68,10 @@ class AppPage:
         centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
         def screen(point: Point) -> Point:
-            return tuple(c + (p - size / 2) * zoom / 100
-                         for c, p, size in zip(centre, point, CANVAS, strict=True))  # type: ignore[return-value]
+            return tuple(
+                c + (p - size / 2) * zoom / 100
+                for c, p, size in zip(centre, point, CANVAS, strict=True)
+            )  # type: ignore[return-value]
 
         for stroke in strokes:
             self.page.mouse.move(*screen(stroke[0]))
@@ -91,15 +104,18 @@ def app_page(browser: Any, server: Any) -> Iterator[AppPage]:
 
 
 def test_the_page_needs_nothing_from_outside(app_page: AppPage, server: Any) -> None:
-    outside = [url for url in app_page.requests
-               if not url.startswith((server.url, "data:", "blob:"))]
+    outside = [
+        url for url in app_page.requests if not url.startswith((server.url, "data:", "blob:"))
+    ]
     assert outside == []
 
 
-@pytest.mark.parametrize(("strokes", "digit"), [(SEVEN, "7"), (ONE, "1"), (ZERO, "0")],
-                         ids=["seven", "one", "zero"])
-def test_draw_a_digit_and_classify_it(app_page: AppPage, strokes: list[list[Point]],
-                                      digit: str) -> None:
+@pytest.mark.parametrize(
+    ("strokes", "digit"), [(SEVEN, "7"), (ONE, "1"), (ZERO, "0")], ids=["seven", "one", "zero"]
+)
+def test_draw_a_digit_and_classify_it(
+    app_page: AppPage, strokes: list[list[Point]], digit: str
+) -> None:
     app_page.draw(strokes)
     app_page.classify()
     app_page.expect_label(digit)
@@ -119,8 +135,9 @@ def test_the_answer_comes_live_while_drawing(app_page: AppPage) -> None:
 def test_an_empty_canvas_gets_a_message(app_page: AppPage) -> None:
     app_page.classify()
     explanation = app_page.page.locator("#explanation")
-    app_page.expect(explanation).to_contain_text("The canvas is empty: draw a digit first.",
-                                                 timeout=TIMEOUT_MS)
+    app_page.expect(explanation).to_contain_text(
+        "The canvas is empty: draw a digit first.", timeout=TIMEOUT_MS
+    )
 
 
 def test_teach_the_right_digit(app_page: AppPage, server: Any, client: Any) -> None:
@@ -132,8 +149,9 @@ def test_teach_the_right_digit(app_page: AppPage, server: Any, client: Any) -> N
     page.locator("#correct").get_by_text("4", exact=True).click()
     page.locator("#teach").click()
     try:
-        app_page.expect(page.locator("#notice")).to_contain_text("Learned: this is a 4",
-                                                                 timeout=TIMEOUT_MS)
+        app_page.expect(page.locator("#notice")).to_contain_text(
+            "Learned: this is a 4", timeout=TIMEOUT_MS
+        )
         app_page.classify()
         app_page.expect_label("4")
         app_page.expect(page.locator("#neighbours")).to_contain_text("4 · d=0.00 · yours")
@@ -142,8 +160,9 @@ def test_teach_the_right_digit(app_page: AppPage, server: Any, client: Any) -> N
             client.predict(sample.id, api_name="/delete_sample")
 
 
-def test_upload_a_photo(app_page: AppPage, test_digits: dict[int, np.ndarray],
-                        tmp_path: Path) -> None:
+def test_upload_a_photo(
+    app_page: AppPage, test_digits: dict[int, np.ndarray], tmp_path: Path
+) -> None:
     path = tmp_path / "photo.jpg"
     Image.fromarray(render_photo(test_digits[3], shading=0.4)).save(path, quality=85)
     page = app_page.page

@@ -27,8 +27,13 @@ def top(result: tuple[Any, ...]) -> str | None:
     return label.get("label") if isinstance(label, dict) else None
 
 
-def test_drawings_are_read(client: Any, test_digits: dict[int, np.ndarray], tmp_path: Path,
-                           drawing_png: Draw, sketch_value: Sketch) -> None:
+def test_drawings_are_read(
+    client: Any,
+    test_digits: dict[int, np.ndarray],
+    tmp_path: Path,
+    drawing_png: Draw,
+    sketch_value: Sketch,
+) -> None:
     answers = {}
     for digit, image in test_digits.items():
         path = drawing_png(image, tmp_path / f"{digit}.png", brush_radius=4 + digit)
@@ -38,7 +43,10 @@ def test_drawings_are_read(client: Any, test_digits: dict[int, np.ndarray], tmp_
 
 
 def test_the_answer_comes_with_neighbours_and_an_explanation(
-    client: Any, test_digits: dict[int, np.ndarray], tmp_path: Path, drawing_png: Draw,
+    client: Any,
+    test_digits: dict[int, np.ndarray],
+    tmp_path: Path,
+    drawing_png: Draw,
     sketch_value: Sketch,
 ) -> None:
     path = drawing_png(test_digits[3], tmp_path / "3.png")
@@ -49,8 +57,7 @@ def test_the_answer_comes_with_neighbours_and_an_explanation(
     assert "**3**" in text
 
 
-def test_a_photo_is_read(client: Any, test_digits: dict[int, np.ndarray],
-                         tmp_path: Path) -> None:
+def test_a_photo_is_read(client: Any, test_digits: dict[int, np.ndarray], tmp_path: Path) -> None:
     from gradio_client import handle_file
 
     path = tmp_path / "photo.jpg"
@@ -59,8 +66,12 @@ def test_a_photo_is_read(client: Any, test_digits: dict[int, np.ndarray],
 
 
 def make_bad_file(kind: str, folder: Path) -> Path:
-    path = folder / {"text": "notes.png", "blank": "blank.png", "black": "black.jpg",
-                     "huge": "huge.png"}[kind]
+    path = (
+        folder
+        / {"text": "notes.png", "blank": "blank.png", "black": "black.jpg", "huge": "huge.png"}[
+            kind
+        ]
+    )
     if kind == "text":
         path.write_text("not an image")
     elif kind == "blank":
@@ -74,19 +85,27 @@ def make_bad_file(kind: str, folder: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("kind", "message"),
-    [("text", "not an image"), ("blank", "No digit found"), ("black", "No digit found"),
-     ("huge", "8000×8000 pixels is too large")],
+    [
+        ("text", "not an image"),
+        ("blank", "No digit found"),
+        ("black", "No digit found"),
+        ("huge", "8000×8000 pixels is too large"),
+    ],
 )
 def test_bad_uploads_get_a_message_and_the_app_keeps_serving(
-    client: Any, test_digits: dict[int, np.ndarray], tmp_path: Path, kind: str, message: str,
-    drawing_png: Draw, sketch_value: Sketch,
+    client: Any,
+    test_digits: dict[int, np.ndarray],
+    tmp_path: Path,
+    kind: str,
+    message: str,
+    drawing_png: Draw,
+    sketch_value: Sketch,
 ) -> None:
     from gradio_client import handle_file
 
     path = make_bad_file(kind, tmp_path)
     start = time.monotonic()
-    label, gallery, seen, text = client.predict(handle_file(str(path)),
-                                                api_name="/classify_image")
+    label, gallery, seen, text = client.predict(handle_file(str(path)), api_name="/classify_image")
     assert time.monotonic() - start < 10
     assert not label and not gallery and seen is None
     assert text.startswith("⚠️") and message in text and "Traceback" not in text
@@ -100,14 +119,18 @@ def test_an_empty_canvas_gets_a_message(client: Any, sketch_value: Sketch) -> No
 
 
 def test_twenty_simultaneous_requests(
-    client: Any, test_digits: dict[int, np.ndarray], tmp_path: Path, drawing_png: Draw,
+    client: Any,
+    test_digits: dict[int, np.ndarray],
+    tmp_path: Path,
+    drawing_png: Draw,
     sketch_value: Sketch,
 ) -> None:
-    paths = [drawing_png(test_digits[i % 10], tmp_path / f"{i}.png", brush_radius=3 + i)
-             for i in range(20)]
+    paths = [
+        drawing_png(test_digits[i % 10], tmp_path / f"{i}.png", brush_radius=3 + i)
+        for i in range(20)
+    ]
     with ThreadPoolExecutor(20) as pool:
-        jobs = list(pool.map(
-            lambda p: client.submit(sketch_value(p), api_name="/classify"), paths))
+        jobs = list(pool.map(lambda p: client.submit(sketch_value(p), api_name="/classify"), paths))
         results = [job.result(timeout=60) for job in jobs]
     assert all(top(r) in [str(d) for d in range(10)] for r in results)
     right = sum(top(r) == str(i % 10) for i, r in enumerate(results))
@@ -115,8 +138,12 @@ def test_twenty_simultaneous_requests(
 
 
 def test_teaching_is_used_at_once_and_stored(
-    client: Any, server: Any, test_digits: dict[int, np.ndarray], tmp_path: Path,
-    drawing_png: Draw, sketch_value: Sketch,
+    client: Any,
+    server: Any,
+    test_digits: dict[int, np.ndarray],
+    tmp_path: Path,
+    drawing_png: Draw,
+    sketch_value: Sketch,
 ) -> None:
     seven = sketch_value(drawing_png(test_digits[7], tmp_path / "7.png"))
     assert top(client.predict(seven, api_name="/classify")) == "7"
@@ -134,7 +161,10 @@ def test_teaching_is_used_at_once_and_stored(
 
 
 def test_teaching_refuses_a_missing_digit(
-    client: Any, test_digits: dict[int, np.ndarray], tmp_path: Path, drawing_png: Draw,
+    client: Any,
+    test_digits: dict[int, np.ndarray],
+    tmp_path: Path,
+    drawing_png: Draw,
     sketch_value: Sketch,
 ) -> None:
     seven = sketch_value(drawing_png(test_digits[7], tmp_path / "7.png"))
