@@ -20,6 +20,11 @@ per 10,000 test images the ``accurate`` preset must meet on two cores.
 the closest few, also to slightly rotated, sheared and scaled copies of them (the best match
 counts) — distorted references that IDM's independent ±2-pixel moves can't produce.
 
+Which images: the ``accurate`` preset gives IDM the deskewed digits its first stage starts
+from. On validation that beat raw digits at every N and M tried (0.48 % against 0.58 % at
+best; docs/validation.md), although DESIGN.md's earlier 1-NN prototype on 5,000 queries had
+found deskewing no help.
+
 What is left out: the P2DHMDM's row constraints. Tangent distance, the cheaper second stage, is
 in :mod:`knn_digits.tangent`.
 """
