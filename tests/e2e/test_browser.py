@@ -140,6 +140,24 @@ def test_an_empty_canvas_gets_a_message(app_page: AppPage) -> None:
     )
 
 
+def test_undo_redo_and_clear_change_what_is_classified(app_page: AppPage) -> None:
+    page, empty = app_page.page, "The canvas is empty: draw a digit first."
+    pad = page.locator("#sketchpad")
+    explanation = page.locator("#explanation")
+    app_page.draw(SEVEN)
+    app_page.classify()
+    app_page.expect_label("7")
+    pad.get_by_role("button", name="Undo", exact=True).click()
+    app_page.classify()
+    app_page.expect(explanation).to_contain_text(empty, timeout=TIMEOUT_MS)
+    pad.get_by_role("button", name="Redo", exact=True).click()
+    app_page.classify()
+    app_page.expect_label("7")
+    pad.get_by_role("button", name="Clear canvas", exact=True).click()
+    app_page.classify()
+    app_page.expect(explanation).to_contain_text(empty, timeout=TIMEOUT_MS)
+
+
 def test_teach_the_right_digit(app_page: AppPage, server: Any, client: Any) -> None:
     page = app_page.page
     app_page.draw(ONE)
