@@ -83,6 +83,15 @@ class AppPage:
     def classify(self) -> None:
         self.page.locator("#classify").click()
 
+    def teach(self, digit: str) -> None:
+        """Say the drawing is ``digit`` through "Teach it", and wait until it is learned."""
+        self.page.get_by_role("button", name="Teach it").click()
+        self.page.locator("#correct").get_by_text(digit, exact=True).click()
+        self.page.locator("#teach").click()
+        self.expect(self.page.locator("#notice")).to_contain_text(
+            f"Learned: this is a {digit}", timeout=TIMEOUT_MS
+        )
+
     def expect_label(self, text: str) -> None:
         label = self.page.locator('#prediction [data-testid="label-output-value"]')
         self.expect(label).to_have_text(text, timeout=TIMEOUT_MS)
@@ -163,16 +172,32 @@ def test_teach_the_right_digit(app_page: AppPage, server: Any, client: Any) -> N
     app_page.draw(ONE)
     app_page.classify()
     app_page.expect_label("1")
-    page.get_by_role("button", name="Teach it").click()
-    page.locator("#correct").get_by_text("4", exact=True).click()
-    page.locator("#teach").click()
     try:
-        app_page.expect(page.locator("#notice")).to_contain_text(
-            "Learned: this is a 4", timeout=TIMEOUT_MS
-        )
+        app_page.teach("4")
         app_page.classify()
         app_page.expect_label("4")
         app_page.expect(page.locator("#neighbours")).to_contain_text("4 · d=0.00 · yours")
+    finally:
+        for sample in SampleStore(server.store).samples():
+            client.predict(sample.id, api_name="/delete_sample")
+
+
+def test_export_and_delete_a_taught_sample(app_page: AppPage, server: Any, client: Any) -> None:
+    page = app_page.page
+    notice = page.locator("#notice")
+    app_page.draw(ONE)
+    try:
+        app_page.teach("4")
+        page.get_by_role("button", name="Your samples and settings").click()
+        page.locator("#export").click()
+        app_page.expect(notice).to_contain_text("Exported 1 samples", timeout=TIMEOUT_MS)
+        app_page.expect(page.get_by_text("samples-images-idx3-ubyte")).to_be_visible()
+        page.locator("#samples img").first.click()
+        page.locator("#delete").click()
+        app_page.expect(notice).to_contain_text("Deleted sample #", timeout=TIMEOUT_MS)
+        app_page.expect(page.locator("#samples img")).to_have_count(0)
+        app_page.classify()
+        app_page.expect_label("1")  # the taught "4" is gone
     finally:
         for sample in SampleStore(server.store).samples():
             client.predict(sample.id, api_name="/delete_sample")
