@@ -30,7 +30,7 @@ import numpy as np
 
 from . import datasets, features, paths, rerank, tangent
 from .errors import ModelError
-from .neighbors import KNNClassifier, break_ties, vote
+from .neighbors import KNNClassifier, break_ties, single_threaded_blas, vote
 
 __all__ = [
     "DEFAULT_PRESET",
@@ -173,7 +173,10 @@ class DigitModel:
 
     def _first_stage(self, pixels: np.ndarray) -> np.ndarray:
         """(n, 784) prepared pixels -> (n, n_features) float32: the first-stage space."""
-        return self._pca.transform(pixels) if self.preset.pca else pixels
+        if not self.preset.pca:
+            return pixels
+        with single_threaded_blas():  # a thin product; see single_threaded_blas
+            return self._pca.transform(pixels)
 
     def _remember(self, pixels: np.ndarray) -> None:
         """Keep the prepared training pixels the second stage compares with."""
