@@ -374,8 +374,8 @@ class KNNClassifier:
     p : float, default 2
         Minkowski exponent; ``metric="minkowski", p=3`` is the L3 distance.
     weights : "uniform" (default) or "distance" (1/d; exact matches take all the weight).
-    memory_budget_mb : float, default 256
-        Size of the per-chunk score block; results do not depend on it.
+    memory_budget_mb : float, default 16
+        MiB of score tiles in flight, all threads together; results do not depend on it.
 
     Attributes (after ``fit``): ``classes_``, ``n_features_in_``, ``n_samples_fit_``.
     """
