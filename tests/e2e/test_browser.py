@@ -167,6 +167,23 @@ def test_undo_redo_and_clear_change_what_is_classified(app_page: AppPage) -> Non
     app_page.expect(explanation).to_contain_text(empty, timeout=TIMEOUT_MS)
 
 
+def test_the_eraser_removes_ink(app_page: AppPage) -> None:
+    pad = app_page.page.locator("#sketchpad")
+    stray = [[(40, 330), (40, 400)]]  # a slip of the pen, well away from the 7
+    app_page.draw(SEVEN + stray)
+    app_page.classify()
+    app_page.expect_label("17")  # read as two digits, left to right
+    pad.get_by_role("button", name="Erase", exact=True).click()
+    app_page.draw(stray)  # erase the slip along its own path
+    app_page.classify()
+    app_page.expect_label("7")
+    app_page.draw(SEVEN)  # and then the 7 itself
+    app_page.classify()
+    app_page.expect(app_page.page.locator("#explanation")).to_contain_text(
+        "The canvas is empty: draw a digit first.", timeout=TIMEOUT_MS
+    )
+
+
 def test_teach_the_right_digit(app_page: AppPage, server: Any, client: Any) -> None:
     page = app_page.page
     app_page.draw(ONE)
