@@ -105,6 +105,9 @@ def test_second_stage_reranks_on_prepared_pixels_and_keeps_taught_digits(
     distances, indices = model.kneighbors(probe[:1])
     assert distances[0, 0] == 0 and indices[0, 0] == 2000
     assert model.predict(probe[:1]).tolist() == [wrong]
+    model.fit(mnist_train[0][3000:3500], mnist_train[1][3000:3500])  # a refit forgets it all
+    distances, indices = model.kneighbors(mnist_train[0][3000])
+    assert distances[0, 0] == 0 and indices[0, 0] == 0
 
 
 def test_unknown_second_stage_is_refused() -> None:

@@ -4,7 +4,7 @@ A preset is data: which feature steps (deskew, blur, PCA from :mod:`knn_digits.f
 which k, metric and weighting, and optionally a second stage that re-ranks the first stage's
 nearest candidates by a deformation-tolerant distance: tangent distance
 (:mod:`knn_digits.tangent`) or the image distortion model (:mod:`knn_digits.rerank`), both on
-the same deskewed pixels the first stage starts from. The numbers in
+the prepared (deskewed, blurred) pixels the first stage starts from. The numbers in
 ``fast`` and ``accurate`` were chosen on a validation split by ``benchmarks/tune.py``
 (``docs/validation.md``), never on the test set. ``DigitModel`` applies a preset to images;
 ``load_model`` fits it on MNIST's training set once and caches the fitted state on disk
@@ -178,12 +178,6 @@ class DigitModel:
         with single_threaded_blas():  # a thin product; see single_threaded_blas
             return self._pca.transform(pixels)
 
-    def _remember(self, pixels: np.ndarray) -> None:
-        """Keep the prepared training pixels the second stage compares with."""
-        if self.preset.rerank:
-            old = getattr(self, "_train_pixels", pixels[:0])
-            self._train_pixels = np.concatenate([old, pixels]) if len(old) else pixels
-
     def fit(self, images: Any, labels: Any) -> DigitModel:
         """Fit on digits (n, 28, 28) and their labels; returns self."""
         batch = as_images(images)
@@ -198,7 +192,8 @@ class DigitModel:
             p=self.preset.p,
             weights=self.preset.weights,  # type: ignore[arg-type]
         ).fit(self._first_stage(pixels), self.train_labels_)
-        self._remember(pixels)
+        # The second stage compares prepared pixels; only presets with one keep them.
+        self._train_pixels = pixels if self.preset.rerank else pixels[:0]
         return self
 
     def add(self, images: Any, labels: Any) -> DigitModel:
@@ -207,7 +202,8 @@ class DigitModel:
         labels = np.asarray(labels).astype(np.int64).reshape(-1)
         pixels = self._pixels(batch)
         self._knn.add(self._first_stage(pixels), labels)
-        self._remember(pixels)
+        if self.preset.rerank:
+            self._train_pixels = np.concatenate([self._train_pixels, pixels])
         self.train_images_ = np.concatenate([self.train_images_, to_uint8(batch)])
         self.train_labels_ = np.concatenate([self.train_labels_, labels])
         return self
