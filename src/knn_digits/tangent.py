@@ -4,7 +4,7 @@ A digit shifted, rotated, scaled, sheared or drawn a little thicker is still the
 its pixels — and so its L2 distance to the original — change a lot. Simard et al. (1993) fix
 this to first order: the images a small transformation can reach from ``q`` lie, nearly, in the
 plane ``q + T a`` spanned by ``q``'s tangent vectors ``T``; the one-sided tangent distance from
-``q`` to ``r`` is the distance from ``r`` to that plane,
+``q`` to ``r`` is the distance from ``r`` to that plane, whose square is
 ``‖e‖² − ‖Tᵀe‖²`` with ``e = q − r`` and the columns of ``T`` orthonormal.
 
 The tangents come from the gradients ``Ix, Iy`` of ``q`` smoothed by a Gaussian (derivatives of
