@@ -249,7 +249,8 @@ def single_threaded_blas() -> AbstractContextManager[object]:
     For the search's workers, and for small products just before a search: a multi-threaded
     BLAS call leaves its threads spinning for a while after it returns, and on two cores they
     take a core from the search (a PCA projection of 1,000 digits made the next search 50 %
-    slower).
+    slower). The limit is process-wide: when threads overlap in it (the app serving two
+    requests), BLAS may stay on one thread afterwards, which costs speed, never correctness.
     """
     return _blas_threads().limit(limits=1, user_api="blas")
 
