@@ -350,6 +350,23 @@ def _check_k(k: int, n_ref: int) -> int:
     return int(k)
 
 
+def candidate_indices(
+    candidates: Any, n_queries: int, n_references: int | None = None
+) -> np.ndarray:
+    """A second stage's candidates checked once: C-contiguous int64 (n_queries, n_candidates).
+
+    Row i holds reference indices for query i, each in [0, n_references) when that is given.
+    """
+    cand = np.ascontiguousarray(candidates, dtype=np.int64)
+    if cand.ndim != 2 or len(cand) != n_queries:
+        raise ValueError(
+            f"expected candidates of shape (n_query={n_queries}, n_candidates), got {cand.shape}"
+        )
+    if n_references is not None and cand.size and (cand.min() < 0 or cand.max() >= n_references):
+        raise ValueError(f"candidate indices must lie in [0, {n_references})")
+    return cand
+
+
 def search_kneighbors(
     X: Any,
     reference: Any,

@@ -39,6 +39,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from knn_digits.features import as_float_images, augment
+from knn_digits.neighbors import candidate_indices
 
 __all__ = ["MAX_WARP", "PAD", "idm_candidates", "idm_distance", "idm_features", "idm_rerank"]
 
@@ -159,19 +160,12 @@ def idm_rerank(
     -------
     ndarray (n_query, n_candidates), float32: ``out[i, j] = IDM(query i → ref candidates[i, j])``.
     """
-    cand = np.ascontiguousarray(candidates, dtype=np.int64)
     if query_features.shape[1:] != ref_features.shape[1:] or query_features.shape[1] != 2:
         raise ValueError(
             f"expected feature stacks (n, 2, H, W) of equal map size from idm_features, got "
             f"{query_features.shape} and {ref_features.shape}"
         )
-    if cand.ndim != 2 or len(cand) != len(query_features):
-        raise ValueError(
-            f"expected candidates of shape (n_query={len(query_features)}, n_candidates), "
-            f"got {cand.shape}"
-        )
-    if cand.size and (cand.min() < 0 or cand.max() >= len(ref_features)):
-        raise ValueError(f"candidate indices must lie in [0, {len(ref_features)})")
+    cand = candidate_indices(candidates, len(query_features), len(ref_features))
     if not 0 <= warp <= MAX_WARP:
         raise ValueError(f"warp must be between 0 and {MAX_WARP}, got {warp}")
     h = query_features.shape[2] - 2 * PAD
@@ -229,13 +223,8 @@ def idm_candidates(
     ndarray (n_query, n_candidates), float32: for each candidate the smallest IDM over its
     original and (for the nearest ``n_distorted``) its distorted versions.
     """
-    cand = np.asarray(candidates, dtype=np.int64)
     query_images = as_float_images(queries)
-    if cand.ndim != 2 or len(cand) != len(query_images):
-        raise ValueError(
-            f"expected candidates of shape (n_query={len(query_images)}, n_candidates), "
-            f"got {cand.shape}"
-        )
+    cand = candidate_indices(candidates, len(query_images))
     out = np.empty(cand.shape, np.float32)
     for start in range(0, len(cand), chunk_size):
         rows = slice(start, start + chunk_size)

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from knn_digits.features import as_float_images, blur
+from knn_digits.neighbors import candidate_indices
 
 __all__ = ["N_TANGENTS", "tangent_distance"]
 
@@ -60,14 +61,10 @@ def tangent_distance(
     """
     images = as_float_images(queries)
     n, h, w = images.shape
-    cand = np.ascontiguousarray(candidates, dtype=np.int64)
     refs = np.ascontiguousarray(references, dtype=np.float32)
     if refs.ndim != 2 or refs.shape[1] != h * w:
         raise ValueError(f"references must be (n_ref, {h * w}) flattened images, got {refs.shape}")
-    if cand.ndim != 2 or len(cand) != n:
-        raise ValueError(f"expected candidates of shape (n={n}, n_candidates), got {cand.shape}")
-    if cand.size and (cand.min() < 0 or cand.max() >= len(refs)):
-        raise ValueError(f"candidate indices must lie in [0, {len(refs)})")
+    cand = candidate_indices(candidates, n, len(refs))
     smooth = blur(images, sigma)
     out = np.empty(cand.shape, np.float32)
     _tangent_kernel(images.reshape(n, -1), smooth, refs, cand, out)
