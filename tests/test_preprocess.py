@@ -15,15 +15,18 @@ from knn_digits.datasets import load_mnist
 from knn_digits.errors import EmptyImageError, ImageError
 from knn_digits.neighbors import KNNClassifier
 from knn_digits.preprocess import (
+    image_to_ink,
     image_to_mnist,
     load_image,
     normalize_digit,
     render_drawing,
     render_photo,
+    render_strokes,
     segment_digits,
     skeletonize,
     sketch_to_ink,
     sketch_to_mnist,
+    strokes_to_mnist,
 )
 
 
@@ -376,3 +379,84 @@ def test_sixteen_bit_scans_are_scaled_not_clipped(digit: np.ndarray) -> None:
     scan = Image.fromarray((255 - digit).astype(np.uint16) * 257)  # 16-bit grey, dark ink
     assert scan.mode.startswith("I")
     np.testing.assert_allclose(image_to_mnist(scan), image_to_mnist(255 - digit), atol=1e-6)
+
+
+@pytest.mark.parametrize("side", [16, 32])
+def test_small_scans_with_bold_strokes_filling_the_frame(
+    test_digits: tuple[np.ndarray, np.ndarray], side: int
+) -> None:
+    # Forms scanned to 16×16 or 32×32: the digit fills the box and its strokes are bold (a third
+    # of the pixels are ink, as in optdigits' scans), so they hold much of any window of the
+    # image; the paper must still be found, and the strokes kept whole.
+    for image in test_digits[0][:20]:
+        crop = image[np.ix_(image.any(axis=1), image.any(axis=0))]
+        bold = ndimage.grey_dilation(
+            np.asarray(Image.fromarray(crop).resize((side, side), Image.Resampling.BILINEAR)),
+            size=(side // 16, side // 16),
+        )
+        strokes = bold > 127
+        scan = np.where(strokes, 0, 255).astype(np.uint8)  # dark ink on white paper
+        ink = image_to_ink(scan) > 0
+        assert (ink == strokes).mean() > 0.97  # not inverted, not hollowed
+        np.testing.assert_allclose(image_to_mnist(scan), image_to_mnist(255 - scan), atol=1e-6)
+
+
+# ------------------------------------------------------------------ pen strokes (UNIPEN)
+
+# A "4" in two strokes and a "7" with a bar, in tablet units with y pointing up.
+FOUR = [np.array([[40, 300], [0, 120], [160, 120]]), np.array([[110, 260], [110, 0]])]
+SEVEN = [np.array([[0, 300], [150, 300], [60, 0]]), np.array([[40, 150], [140, 150]])]
+
+
+@pytest.mark.parametrize(
+    ("brush_radius", "size", "centre"),
+    [
+        (2, 280, None),  # a fine pen
+        (4, 140, (90, 300)),  # small, bottom-left
+        (10, 140, (300, 90)),  # a marker on a small digit, top-right
+        (10, 320, (200, 210)),
+        (18, 320, None),  # the thick brush (36 px) on a large digit
+    ],
+)
+def test_strokes_give_the_same_digit_at_any_brush_size_and_place(
+    brush_radius: float, size: int, centre: tuple[int, int] | None
+) -> None:
+    for strokes in (FOUR, SEVEN):
+        reference = strokes_to_mnist(strokes)
+        check_mnist_like(reference)
+        layer = render_strokes(strokes, size=size, brush_radius=brush_radius, centre=centre)
+        drawn = sketch_to_mnist(sketch(layer))
+        assert similarity_up_to_a_pixel(reference, drawn) > 0.9
+    # ... and different digits stay different by the same measure.
+    assert similarity_up_to_a_pixel(strokes_to_mnist(FOUR), strokes_to_mnist(SEVEN)) < 0.6
+
+
+def similarity_up_to_a_pixel(a: np.ndarray, b: np.ndarray) -> float:
+    """The best :func:`similarity` over shifts of ``b`` by at most a pixel each way: centring
+    by mass rounds to whole pixels, and a one-pixel shift is no change to a k-NN with IDM."""
+    return max(
+        similarity(a, np.roll(b, (dy, dx), axis=(0, 1))) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+    )
+
+
+def test_strokes_are_drawn_where_and_as_large_as_asked() -> None:
+    layer = render_strokes(SEVEN, canvas=(400, 300), size=200, brush_radius=5, centre=(150, 140))
+    assert layer.shape == (300, 400, 4) and layer.dtype == np.uint8
+    assert set(np.unique(layer[:, :, 3])) == {0, 255}  # not anti-aliased, as the Sketchpad
+    rows, cols = np.nonzero(layer[:, :, 3])
+    assert rows.max() - rows.min() == pytest.approx(200 + 2 * 5, abs=2)  # the 7 is taller
+    assert (rows.min() + rows.max()) / 2 == pytest.approx(140, abs=1.5)
+    assert (cols.min() + cols.max()) / 2 == pytest.approx(150, abs=1.5)
+    with pytest.raises(ValueError, match="do not fit"):
+        render_strokes(SEVEN, size=300, centre=(50, 50))
+
+
+def test_y_up_strokes_are_flipped_for_the_screen() -> None:
+    # The 7's bar is at the largest y in tablet units: on screen it must be at the top.
+    ink = render_strokes(SEVEN, brush_radius=3)[:, :, 3] > 0
+    top_row = np.flatnonzero(ink.any(axis=1))[0]
+    assert ink[top_row + 3].sum() > 100  # the bar: a long horizontal run
+    flipped = render_strokes(SEVEN, brush_radius=3, y_up=False)[:, :, 3] > 0
+    crop = ink[np.ix_(ink.any(axis=1), ink.any(axis=0))]
+    flipped_crop = flipped[np.ix_(flipped.any(axis=1), flipped.any(axis=0))]
+    np.testing.assert_array_equal(flipped_crop, crop[::-1])
