@@ -154,7 +154,7 @@ def test_load_rejects_non_model(tmp_path: Path) -> None:
     ("make", "message"),
     [
         (lambda: KNNClassifier(0).fit([[0.0], [1.0]], [0, 1]), "at least 1"),
-        (lambda: KNNClassifier(3).fit([[0.0], [1.0]], [0, 1]), "more than the 2 training"),
+        (lambda: KNNClassifier(3).fit([[0.0], [1.0]], [0, 1]), "got 2 samples"),
         (lambda: KNNClassifier(1).fit([0.0, 1.0], [0, 1]), "must be 2-D"),
         (lambda: KNNClassifier(1).fit(np.zeros((2, 2, 2)), [0, 1]), "flatten"),
         (lambda: KNNClassifier(1).fit([[np.nan], [1.0]], [0, 1]), "NaN"),
@@ -162,12 +162,14 @@ def test_load_rejects_non_model(tmp_path: Path) -> None:
         (lambda: KNNClassifier(1).predict([[0.0]]), "not fitted"),
         (
             lambda: KNNClassifier(1).fit([[0.0], [1.0]], [0, 1]).predict([[0.0, 1.0]]),
-            "fitted with 1",
+            "KNNClassifier is expecting 1 features",
         ),
         (lambda: KNNClassifier(1, metric="hamming").fit([[0.0]], [0]), "metric must be"),  # type: ignore[arg-type]
         (lambda: KNNClassifier(1, weights="gaussian").fit([[0.0]], [0]), "weights must be"),  # type: ignore[arg-type]
         (lambda: KNNClassifier(1, metric="minkowski", p=0.5).fit([[0.0]], [0]), "p must be"),
         (lambda: KNNClassifier(1).fit([["a"]], [0]), "real numbers"),
+        (lambda: KNNClassifier(1).fit([[0.0], [1.0]], None), "y is None"),
+        (lambda: KNNClassifier(1).fit([[0.0], [1.0]], [0.5, 1.0]), "continuous"),
     ],
 )
 def test_bad_arguments_explain_the_fix(make, message: str) -> None:

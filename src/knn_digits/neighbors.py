@@ -38,8 +38,10 @@ from typing import Any, Literal
 
 import numba
 import numpy as np
+import scipy.sparse
 from threadpoolctl import ThreadpoolController
 
+from ._sklearn import ClassifierBase, not_fitted_error, warn_column_vector
 from .errors import ModelError
 
 __all__ = ["KNNClassifier", "NeighborIndex", "search_kneighbors"]
@@ -54,25 +56,46 @@ _EXTRA_CANDIDATES = 8  # re-ranked beyond k, so float32 rounding cannot drop a t
 _LP_QUERY_BLOCK = 32  # queries sharing one pass over the references in the Lp kernel
 
 
-def _as_float_matrix(X: Any, name: str = "X", n_features: int | None = None) -> np.ndarray:
-    """Validate a 2-D real array and convert it once to float32 (uint8 can't overflow then)."""
+def _as_float_matrix(
+    X: Any, name: str = "X", n_features: int | None = None, owner: str = "the index"
+) -> np.ndarray:
+    """Validate a 2-D real array and convert it once to float32 (uint8 can't overflow then).
+
+    An object array of numbers (a DataFrame of mixed columns gives one) is converted; one that
+    holds anything else raises NumPy's ``TypeError``. Sparse matrices are refused: k-NN on
+    784 dense pixels gains nothing from them. ``owner`` names who expects ``n_features``.
+    """
+    if scipy.sparse.issparse(X):
+        raise TypeError(f"sparse input is not supported; pass {name}.toarray()")
     array = np.asarray(X)
-    if array.dtype == object or not (
+    if array.dtype == object:
+        array = array.astype(np.float64)
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise ValueError(f"Complex data not supported: {name} must hold real numbers")
+    if not (
         np.issubdtype(array.dtype, np.integer)
         or np.issubdtype(array.dtype, np.floating)
         or array.dtype == np.bool_
     ):
         raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
     if array.ndim != 2:
-        hint = " (flatten images with X.reshape(len(X), -1))" if array.ndim > 2 else ""
+        hint = {
+            1: "; Reshape your data with X.reshape(-1, 1) for one feature, "
+            "X.reshape(1, -1) for one sample",
+            3: " (flatten images with X.reshape(len(X), -1))",
+        }.get(array.ndim, "")
         raise ValueError(
             f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}{hint}"
         )
-    if array.shape[0] == 0:
-        raise ValueError(f"{name} is empty: need at least one sample")
+    for axis, what in enumerate(("sample(s)", "feature(s)")):
+        if array.shape[axis] == 0:  # scikit-learn's wording
+            raise ValueError(
+                f"{name} has 0 {what} (shape={array.shape}) while a minimum of 1 is required."
+            )
     if n_features is not None and array.shape[1] != n_features:
         raise ValueError(
-            f"{name} has {array.shape[1]} features, but the model was fitted with {n_features}"
+            f"{name} has {array.shape[1]} features, but {owner} is expecting {n_features} "
+            "features as input"
         )
     array = array.astype(np.float32, copy=False)
     if not np.isfinite(array).all():
@@ -344,8 +367,8 @@ def _check_k(k: int, n_ref: int) -> int:
         raise ValueError(f"n_neighbors must be at least 1, got {k}")
     if k > n_ref:
         raise ValueError(
-            f"n_neighbors={k} is more than the {n_ref} training samples; "
-            f"use n_neighbors <= {n_ref} or fit on more data"
+            f"n_neighbors={k} needs at least {k} training samples, got {n_ref} "
+            f"sample{'s' if n_ref != 1 else ''}; use n_neighbors <= {n_ref} or fit on more data"
         )
     return int(k)
 
@@ -381,8 +404,12 @@ def search_kneighbors(
     return index.search(X, k)
 
 
-class KNNClassifier:
+class KNNClassifier(ClassifierBase):
     """k-nearest-neighbour classifier with scikit-learn's interface, no scikit-learn inside.
+
+    A scikit-learn estimator: it works with ``clone``, ``Pipeline``, ``GridSearchCV`` and
+    ``cross_val_score``, and passes ``check_estimator`` (scikit-learn itself is not needed
+    to use it).
 
     Parameters
     ----------
@@ -395,7 +422,8 @@ class KNNClassifier:
     memory_budget_mb : float, default 16
         MiB of score tiles in flight, all threads together; results do not depend on it.
 
-    Attributes (after ``fit``): ``classes_``, ``n_features_in_``, ``n_samples_fit_``.
+    Attributes (after ``fit``): ``classes_``, ``n_features_in_``, ``n_samples_fit_``, and
+    ``feature_names_in_`` when X was a DataFrame with string column names.
     """
 
     def __init__(
@@ -413,20 +441,6 @@ class KNNClassifier:
         self.weights = weights
         self.memory_budget_mb = memory_budget_mb
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, as scikit-learn's ``get_params`` gives them."""
-        return {
-            "n_neighbors": self.n_neighbors,
-            "metric": self.metric,
-            "p": self.p,
-            "weights": self.weights,
-            "memory_budget_mb": self.memory_budget_mb,
-        }
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"KNNClassifier({args})"
-
     # ------------------------------------------------------------------ fitting
 
     def fit(self, X: Any, y: Any) -> KNNClassifier:
@@ -436,6 +450,7 @@ class KNNClassifier:
         samples = _as_float_matrix(X)
         _check_k(self.n_neighbors, len(samples))
         labels = _as_labels(y, len(samples))
+        self._remember_feature_names(X)
         self._index = NeighborIndex(
             samples, self.metric, p=self.p, memory_budget_mb=self.memory_budget_mb
         )
@@ -459,7 +474,7 @@ class KNNClassifier:
 
     def _fitted_index(self) -> NeighborIndex:
         if not hasattr(self, "_index"):
-            raise ValueError("this KNNClassifier is not fitted yet; call fit(X, y) first")
+            raise not_fitted_error(self)
         return self._index
 
     # ------------------------------------------------------------------ querying
@@ -469,8 +484,10 @@ class KNNClassifier:
     ) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
         """Distances and indices of each query's nearest training samples, nearest first."""
         index = self._fitted_index()
+        self._check_feature_names(X)
+        queries = _as_float_matrix(X, "X", index.n_features, owner=type(self).__name__)
         distances, indices = index.search(
-            X, self.n_neighbors if n_neighbors is None else n_neighbors
+            queries, self.n_neighbors if n_neighbors is None else n_neighbors
         )
         return (distances, indices) if return_distance else indices
 
@@ -486,10 +503,6 @@ class KNNClassifier:
         neighbor_classes = self._y[indices]
         votes = vote(distances, neighbor_classes, len(self.classes_), self.weights)
         return self.classes_[break_ties(votes, neighbor_classes)]
-
-    def score(self, X: Any, y: Any) -> float:
-        """Mean accuracy on (X, y)."""
-        return float(np.mean(self.predict(X) == np.asarray(y)))
 
     # ------------------------------------------------------------------ persistence
 
@@ -516,13 +529,26 @@ class KNNClassifier:
 
 
 def _as_labels(y: Any, n_samples: int) -> np.ndarray:
+    """Class labels as a 1-D array; floats only when they are whole numbers (else: regression)."""
+    if y is None:
+        raise ValueError("KNNClassifier requires y to be passed, but the target y is None")
     labels = np.asarray(y)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        warn_column_vector()
+        labels = labels.ravel()
     if labels.ndim != 1:
         raise ValueError(f"y must be 1-D (n_samples,), got shape {labels.shape}")
     if len(labels) != n_samples:
         raise ValueError(f"X has {n_samples} samples but y has {len(labels)} labels")
     if labels.dtype == object:
         labels = labels.astype(str)
+    if np.issubdtype(labels.dtype, np.floating) and not np.all(
+        np.isfinite(labels) & (np.round(labels) == labels)
+    ):
+        raise ValueError(
+            "Unknown label type: continuous (y holds fractional, NaN or infinite values); "
+            "a classifier needs class labels"
+        )
     return labels
 
 
