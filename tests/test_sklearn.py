@@ -66,12 +66,15 @@ def test_grid_search_picks_the_k_a_manual_validation_loop_picks(mnist_train) -> 
 def test_knn_digits_imports_and_works_without_scikit_learn() -> None:
     code = (
         "import sys; sys.modules['sklearn'] = None\n"  # any `import sklearn` now fails
-        "from knn_digits import KNNClassifier\n"
+        "from knn_digits import DigitClassifier, KNNClassifier\n"
         "model = KNNClassifier(1).fit([[0.0], [1.0]], [0, 1])\n"
         "assert model.predict([[0.9]]).tolist() == [1]\n"
+        "assert repr(DigitClassifier('fast', n_neighbors=1)).endswith('n_neighbors=1)')\n"
         "try:\n"
         "    KNNClassifier().predict([[0.0]])\n"
         "except ValueError as exc:\n"
         "    assert 'not fitted' in str(exc)\n"
+        "else:\n"
+        "    raise AssertionError('an unfitted model predicted')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,6 +8,7 @@
 0.99
 """
 
+from .classifier import DigitClassifier
 from .datasets import load_mnist, read_idx, write_idx
 from .errors import DataError, DownloadError, EmptyImageError, ImageError, KnnDigitsError
 from .models import DEFAULT_PRESET, PRESETS, DigitModel, Preset, load_model
@@ -19,6 +20,7 @@ __all__ = [
     "DEFAULT_PRESET",
     "PRESETS",
     "DataError",
+    "DigitClassifier",
     "DigitModel",
     "DownloadError",
     "EmptyImageError",
