@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -111,6 +112,79 @@ def test_predict_files(tmp_path: Path, mnist_test, capsys) -> None:
         assert 0 < row["confidence"] <= 1 and np.isclose(sum(row["probabilities"]), 1)
     assert main(["predict", paths[0]]) == 0
     assert capsys.readouterr().out.startswith(f"{paths[0]}: {labels[0]} (")
+
+
+def _scan_folder(folder: Path, images: np.ndarray, n: int) -> None:
+    folder.mkdir()
+    for i in range(n):
+        _save_digit(folder / f"d{i}.png", images[i], paper=True, scale=3)
+
+
+def test_predict_folder_with_a_broken_file(tmp_path: Path, mnist_test, capsys) -> None:
+    images, labels = mnist_test
+    folder = tmp_path / "scans"
+    _scan_folder(folder, images, 4)
+    (folder / "broken.png").write_text("not a picture")
+    (folder / "notes.txt").write_text("not an image name: skipped")
+    out = tmp_path / "out.csv"
+    assert main(["predict", str(folder), "--csv", str(out), "--preset", "fast"]) == 1
+    with out.open(newline="") as table:
+        assert next(csv.reader(table)) == ["file", "prediction", "confidence", "error"]
+        table.seek(0)
+        rows = {Path(row["file"]).name: row for row in csv.DictReader(table)}
+    assert sorted(rows) == ["broken.png", "d0.png", "d1.png", "d2.png", "d3.png"]
+    broken = rows.pop("broken.png")
+    assert broken["prediction"] == broken["confidence"] == ""
+    assert broken["error"].startswith("not an image")
+    for i in range(4):
+        row = rows[f"d{i}.png"]
+        assert row["prediction"] == str(labels[i]) and row["error"] == ""
+        assert 0 < float(row["confidence"]) <= 1
+    captured = capsys.readouterr()
+    assert captured.out.strip() == f"4 classified, 1 failed: {out}"
+    errors = captured.err.strip().splitlines()
+    assert errors == [f"knn-digits: error: {folder / 'broken.png'}: {broken['error']}"]
+
+    (folder / "broken.png").unlink()
+    assert main(["predict", str(folder), "--csv", str(out), "--preset", "fast"]) == 0
+
+
+def test_predict_globs_in_batches_with_a_bar(
+    tmp_path: Path, mnist_test, monkeypatch, capsys
+) -> None:
+    from knn_digits import cli
+    from knn_digits.models import DigitModel
+
+    images, labels = mnist_test
+    _scan_folder(tmp_path / "scans", images, 5)
+    batches: list[int] = []
+    classify = DigitModel.predict_proba
+
+    def counting(model: DigitModel, digits: np.ndarray) -> np.ndarray:
+        batches.append(len(digits))
+        return classify(model, digits)
+
+    monkeypatch.setattr(DigitModel, "predict_proba", counting)
+    monkeypatch.setattr(cli, "PREDICT_BATCH", 2)
+    pattern, nothing = str(tmp_path / "scans" / "*.png"), str(tmp_path / "*.gif")
+    assert main(["predict", pattern, nothing, "--preset", "fast", "--json"]) == 1
+    assert batches == [2, 2, 1]
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    assert [row["digit"] for row in rows] == [*labels[:5].tolist(), None]
+    assert rows[-1] == {
+        "file": nothing,
+        "digit": None,
+        "confidence": None,
+        "error": "no file matches this pattern",
+    }
+    assert "classifying" in captured.err  # the progress bar, as 6 entries > 2
+
+
+def test_predict_unwritable_csv_is_a_user_error(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "no" / "such" / "dir" / "out.csv"
+    assert main(["predict", str(tmp_path), "--csv", str(out)]) == 1
+    assert "out.csv" in capsys.readouterr().err
 
 
 def test_python_dash_m_and_no_traceback(tmp_path: Path) -> None:

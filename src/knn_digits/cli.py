@@ -8,11 +8,14 @@ Exit codes: 0 success, 1 a problem with the user's input (one line on stderr, no
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import dataclasses
+import glob
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,34 +104,110 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
         raise KnnDigitsError(f"{path}: cannot write ({exc.strerror})") from None
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from .models import load_model
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+PREDICT_BATCH = 256  # digits classified together: one search per batch; more batches get a bar
+CSV_COLUMNS = ("file", "prediction", "confidence", "error")
+
+
+def _image_paths(arguments: Sequence[str]) -> list[tuple[Path, str | None]]:
+    """Files, folders (their images, sorted) and globs, in order: (path, problem or None).
+
+    A folder or glob that yields no file becomes an entry with its problem, like an unreadable
+    file, so that it is reported in its place while the others are still classified.
+    """
+    entries: list[tuple[Path, str | None]] = []
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            files = sorted(
+                child
+                for child in path.iterdir()
+                if child.suffix.lower() in IMAGE_SUFFIXES and not child.name.startswith(".")
+            )
+            problem = "no image files (PNG, JPEG, WebP, BMP, GIF or TIFF) in this folder"
+        elif not path.exists() and any(char in argument for char in "*?["):
+            files = sorted(Path(match) for match in glob.glob(argument, recursive=True))
+            problem = "no file matches this pattern"
+        else:  # a file, or a missing one that reading will report
+            entries.append((path, None))
+            continue
+        entries += [(file, None) for file in files if not file.is_dir()] or [(path, problem)]
+    return entries
+
+
+def _read_digit(path: Path) -> np.ndarray | str:
+    """The image file as an MNIST-like digit, or what is wrong with it (without its name)."""
     from .preprocess import image_to_mnist, load_image
 
-    digits = []
-    for path in args.images:
-        try:
-            digits.append(image_to_mnist(load_image(path)))
-        except ImageError as exc:  # say which file, once
-            message = str(exc)
-            raise ImageError(message if path.name in message else f"{path}: {message}") from None
-    model = load_model(args.preset, data_dir=args.data_dir)
-    probabilities = model.predict_proba(np.stack(digits))
-    results: list[dict[str, Any]] = [
-        {
-            "file": str(path),
-            "digit": int(np.argmax(p)),
-            "confidence": float(np.max(p)),
-            "probabilities": [float(x) for x in p],
-        }
-        for path, p in zip(args.images, probabilities, strict=True)
-    ]
+    try:
+        return image_to_mnist(load_image(path))
+    except ImageError as exc:
+        return str(exc).removeprefix(f"{path.name}: ")
+
+
+def _classify(entries: list[tuple[Path, str | None]], args: argparse.Namespace) -> Iterator[dict]:
+    """One result per entry, in order, classifying the readable digits a batch at a time."""
+    from .models import load_model
+
+    model = None  # loaded at the first readable digit: a run of broken files needs none
+    for start in range(0, len(entries), PREDICT_BATCH):
+        batch = entries[start : start + PREDICT_BATCH]
+        read = [problem or _read_digit(path) for path, problem in batch]
+        digits = [digit for digit in read if isinstance(digit, np.ndarray)]
+        if digits and model is None:
+            model = load_model(args.preset, data_dir=args.data_dir)
+        votes = iter(model.predict_proba(np.stack(digits)) if model and digits else [])
+        for (path, _), digit in zip(batch, read, strict=True):
+            if isinstance(digit, str):
+                yield {"file": str(path), "digit": None, "confidence": None, "error": digit}
+            else:
+                p = next(votes)
+                yield {
+                    "file": str(path),
+                    "digit": int(np.argmax(p)),
+                    "confidence": float(np.max(p)),
+                    "probabilities": [float(x) for x in p],
+                    "error": None,
+                }
+
+
+def _csv_row(result: dict[str, Any]) -> list[Any]:
+    """A result as the CSV's columns (``CSV_COLUMNS``), blank where it has no value."""
+    if result["error"] is not None:
+        return [result["file"], "", "", result["error"]]
+    return [result["file"], result["digit"], f"{result['confidence']:.4f}", ""]
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    entries = _image_paths(args.images)
+    results = []
+    with contextlib.ExitStack() as stack:
+        table = (
+            csv.writer(stack.enter_context(open(args.csv, "w", newline=""))) if args.csv else None
+        )
+        if table is not None:
+            table.writerow(CSV_COLUMNS)
+        bar = None
+        if len(entries) > PREDICT_BATCH:
+            bar = stack.enter_context(_progress_bar(len(entries), "classifying"))
+        for result in _classify(entries, args):
+            results.append(result)
+            if table is not None:
+                table.writerow(_csv_row(result))
+            if bar is not None:
+                bar.update()
+    failures = [row for row in results if row["error"] is not None]
     if args.json:
         print(json.dumps(results, indent=2))
+    elif args.csv:
+        print(f"{len(results) - len(failures)} classified, {len(failures)} failed: {args.csv}")
     else:
         for row in results:
-            print(f"{row['file']}: {row['digit']} ({100 * row['confidence']:.0f} %)")
-    return 0
+            if row["error"] is None:
+                print(f"{row['file']}: {row['digit']} ({100 * row['confidence']:.0f} %)")
+    for row in failures:
+        print(f"knn-digits: error: {row['file']}: {row['error']}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -231,10 +310,25 @@ def _parser() -> argparse.ArgumentParser:
     data_dir_option(evaluate)
     evaluate.set_defaults(run=_cmd_evaluate)
 
-    predict = commands.add_parser("predict", help="classify image files (PNG, JPEG, …)")
-    predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    predict = commands.add_parser(
+        "predict",
+        help="classify image files (PNG, JPEG, …), folders of them and globs",
+        description="Classify one digit per image. An unreadable file is reported (and its CSV "
+        "row says why) while the others are still classified; the exit code is then 1.",
+    )
+    predict.add_argument(
+        "images",
+        nargs="+",
+        metavar="PATH",
+        help="an image file, a folder (its images, not subfolders) or a glob such as 'scans/*.png'",
+    )
     preset_option(predict)
     predict.add_argument("--json", action="store_true", help="print JSON instead of text")
+    predict.add_argument(
+        "--csv",
+        metavar="OUT",
+        help="write one row per image to OUT: file,prediction,confidence,error",
+    )
     data_dir_option(predict)
     predict.set_defaults(run=_cmd_predict)
 
