@@ -42,6 +42,8 @@ class ClassifierBase:
     :meth:`_check_feature_names` before predicting.
     """
 
+    _takes_images = False  # True where X may be a stack of images (n, 28, 28)
+
     def _param_names(self) -> list[str]:
         """The constructor's parameter names (scikit-learn forbids ``*args``)."""
         signature = inspect.signature(type(self).__init__)
@@ -76,6 +78,7 @@ class ClassifierBase:
         return f"{type(self).__name__}({args})"
 
     def __sklearn_tags__(self) -> Any:
+        """What scikit-learn's tools and checks may assume (only they call this)."""
         from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
 
         return Tags(
@@ -84,8 +87,6 @@ class ClassifierBase:
             classifier_tags=ClassifierTags(),
             input_tags=InputTags(three_d_array=self._takes_images),
         )
-
-    _takes_images = False  # True where X may be a stack of images (n, 28, 28)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy on (X, y), weighted by ``sample_weight`` if given."""

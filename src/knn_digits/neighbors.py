@@ -79,11 +79,14 @@ def _as_float_matrix(
     ):
         raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
     if array.ndim != 2:
-        hint = {
-            1: "; Reshape your data with X.reshape(-1, 1) for one feature, "
-            "X.reshape(1, -1) for one sample",
-            3: " (flatten images with X.reshape(len(X), -1))",
-        }.get(array.ndim, "")
+        hint = ""
+        if array.ndim == 1:  # "Reshape your data" is scikit-learn's wording, which it checks for
+            hint = (
+                "; Reshape your data: X.reshape(-1, 1) if it is one feature, "
+                "X.reshape(1, -1) if one sample"
+            )
+        elif array.ndim > 2:
+            hint = " (flatten images with X.reshape(len(X), -1))"
         raise ValueError(
             f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}{hint}"
         )
@@ -408,8 +411,8 @@ class KNNClassifier(ClassifierBase):
     """k-nearest-neighbour classifier with scikit-learn's interface, no scikit-learn inside.
 
     A scikit-learn estimator: it works with ``clone``, ``Pipeline``, ``GridSearchCV`` and
-    ``cross_val_score``, and passes ``check_estimator`` (scikit-learn itself is not needed
-    to use it).
+    ``cross_val_score``, and passes ``check_estimator`` but for our tie rule (see
+    ``knn_digits._sklearn.EXPECTED_FAILED_CHECKS``); scikit-learn is not needed to use it.
 
     Parameters
     ----------
@@ -485,6 +488,7 @@ class KNNClassifier(ClassifierBase):
         """Distances and indices of each query's nearest training samples, nearest first."""
         index = self._fitted_index()
         self._check_feature_names(X)
+        # Validated here to name the class in errors; the index's check again is one cheap pass.
         queries = _as_float_matrix(X, "X", index.n_features, owner=type(self).__name__)
         distances, indices = index.search(
             queries, self.n_neighbors if n_neighbors is None else n_neighbors
