@@ -158,13 +158,13 @@ def test_predict_globs_in_batches_with_a_bar(
     images, labels = mnist_test
     _scan_folder(tmp_path / "scans", images, 5)
     batches: list[int] = []
-    classify = DigitModel.predict_proba
+    explain = DigitModel.explain
 
-    def counting(model: DigitModel, digits: np.ndarray) -> np.ndarray:
+    def counting(model: DigitModel, digits: np.ndarray) -> tuple[np.ndarray, ...]:
         batches.append(len(digits))
-        return classify(model, digits)
+        return explain(model, digits)
 
-    monkeypatch.setattr(DigitModel, "predict_proba", counting)
+    monkeypatch.setattr(DigitModel, "explain", counting)
     monkeypatch.setattr(cli, "PREDICT_BATCH", 2)
     pattern, nothing = str(tmp_path / "scans" / "*.png"), str(tmp_path / "*.gif")
     assert main(["predict", pattern, nothing, "--preset", "fast", "--json"]) == 1
@@ -179,6 +179,26 @@ def test_predict_globs_in_batches_with_a_bar(
         "error": "no file matches this pattern",
     }
     assert "classifying" in captured.err  # the progress bar, as 6 entries > 2
+
+
+def test_predict_breaks_ties_as_the_model_does(
+    tmp_path: Path, mnist_test, monkeypatch, capsys
+) -> None:
+    """Three voters, three digits: the nearest voter's 9 wins, not argmax's lowest digit."""
+    from knn_digits import models
+    from knn_digits.preprocess import image_to_mnist, load_image
+
+    images, _ = mnist_test
+    scan = tmp_path / "scan.png"
+    _save_digit(scan, images[0], paper=True, scale=3)
+    seen = image_to_mnist(load_image(scan))
+    nearest = np.clip(seen + 0.02, 0, 1)  # close, but not an exact match
+    model = models.DigitModel("raw").fit(np.stack([images[1], nearest, images[2]]), [1, 9, 5])
+    monkeypatch.setattr(models, "load_model", lambda *args, **kwargs: model)
+    assert main(["predict", str(scan), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["probabilities"][1] == row["probabilities"][9] == row["probabilities"][5]
+    assert row["digit"] == model.predict(seen[np.newaxis])[0] == 9
 
 
 def test_predict_unwritable_csv_is_a_user_error(tmp_path: Path, capsys) -> None:
