@@ -3,8 +3,8 @@
 MNIST was made by fitting binary, high-resolution scans into a 20×20 box with anti-aliasing and
 centring them by mass in a 28×28 frame. This package does the same to whatever a person draws or
 photographs, plus one step MNIST did not need: the stroke is set to MNIST's width (redrawn
-along its skeleton, or eroded when thicker), so a thin or thick brush, a small or large digit, in a corner or the centre, all give nearly the
-same 28×28 image::
+along its skeleton, or eroded when thicker), so a thin or thick brush, a small or large digit,
+in a corner or the centre, all give nearly the same 28×28 image::
 
     sketch / photo ──► ink map (H, W), float in [0, 1], ink high      sketch_to_ink, image_to_ink
                    ──► crop to the ink, binary, longer side 80 px

@@ -115,7 +115,8 @@ def normalize_digit(ink: np.ndarray) -> np.ndarray:
 
     Returns:
         ndarray of shape (28, 28), float32 in [0, 1]: the digit's stroke set to MNIST's ~2.2 px
-        (thin ink redrawn along its skeleton, thick ink eroded), its longer side 20 px, its centre of mass at (14, 14).
+        (thin ink redrawn along its skeleton, thick ink eroded), its longer side 20 px, its
+        centre of mass at (14, 14).
 
     Raises:
         EmptyImageError: no ink at all.
