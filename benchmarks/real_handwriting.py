@@ -19,8 +19,9 @@ is writers 21–30 and ``optdigits-orig.cv``. The scan files carry no writer ids
 the same 30 writers, so the scan split is by digit, not by writer.
 
 Run: ``python benchmarks/real_handwriting.py [--split confirm] [--preset accurate]
-[--sheet mistakes.png] [--markdown table.md]``. Tune on ``--split tune``; look at ``confirm``
-once a choice is made.
+[--sheet mistakes.png] [--markdown table.md] [--writers-as-references tune]``; the last adds
+the tune writers' pen digits to the model, as ``knn-digits app --references`` would. Tune on
+``--split tune``; look at ``confirm`` once a choice is made.
 """
 
 from __future__ import annotations
@@ -143,6 +144,25 @@ def scan_samples(
     return samples
 
 
+def write_unipen(realdata: Path, writers: Sequence[int], path: Path) -> Path:
+    """The writers' pen digits as a UNIPEN file, what ``--references`` takes."""
+    wanted = {str(w) for w in writers}
+    written = 0  # pen-down components so far: a segment names its own by number
+    with open(path, "w") as out:
+        for n, digit in enumerate(read_pen_digits(realdata / "pendigits-orig.tra.gz")):
+            if digit.writer not in wanted:
+                continue
+            last = written + len(digit.strokes) - 1
+            out.write(f'.SEGMENT DIGIT {written}-{last} ? "{digit.label}"\n')
+            written = last + 1
+            out.write(f".COMMENT {digit.label} {digit.writer} {n}\n")
+            for stroke in digit.strokes:
+                out.write(".PEN_DOWN\n")
+                out.writelines(f" {x:g} {y:g}\n" for x, y in stroke)
+                out.write(".PEN_UP\n")
+    return path
+
+
 # ------------------------------------------------------------------------------ reading
 
 
@@ -255,6 +275,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--realdata", type=Path, default=DEFAULT_REALDATA, metavar="DIR")
     parser.add_argument("--split", choices=[*SPLITS, "all"], default="tune")
     parser.add_argument("--preset", default=DEFAULT_PRESET)
+    parser.add_argument(
+        "--references",
+        nargs="+",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="more reference digits for the model, as `knn-digits app --references` takes",
+    )
+    parser.add_argument(
+        "--writers-as-references",
+        choices=list(SPLITS),
+        help="add that split's pen writers to the references (as a UNIPEN file)",
+    )
     parser.add_argument("--limit", type=int, default=0, help="at most N digits per condition")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sheet", type=Path, help="write the mistakes as a PNG sheet")
@@ -269,11 +302,18 @@ def main(argv: list[str] | None = None) -> int:
     writers = [w for s in splits for w in SPLITS[s][0]]
     scan_files = [SPLITS[s][1] for s in splits]
 
+    if args.writers_as_references in splits:
+        parser.error("--writers-as-references must not name a split being read")
+
     start = time.perf_counter()
-    service = DigitService(load_model(args.preset))
     rng = np.random.default_rng(args.seed)
     results, mistakes = [], []
     with tempfile.TemporaryDirectory(prefix="real-handwriting-") as folder:
+        references = list(args.references)
+        if args.writers_as_references:
+            extra = SPLITS[args.writers_as_references][0]
+            references.append(write_unipen(args.realdata, extra, Path(folder) / "writers.dat"))
+        service = DigitService(load_model(args.preset, references=references))
         conditions: list[list[Sample]] = [
             pen_samples(args.realdata, writers, width, rng, args.limit)
             for width in BRUSH_WIDTHS.values()
@@ -305,7 +345,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             results.append(result)
             print(f"{result.condition:28s} {result.accuracy:6.2f} %", file=sys.stderr, flush=True)
-    text = table(results, args.preset, args.split, time.perf_counter() - start)
+    preset = args.preset
+    if args.writers_as_references:
+        preset += f" + the {args.writers_as_references} split's writers as references"
+    text = table(results, preset, args.split, time.perf_counter() - start)
     print(text)
     if args.markdown:
         args.markdown.write_text(text + "\n")

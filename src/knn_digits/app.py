@@ -27,10 +27,11 @@ if any(
     _no_proxy = os.environ.get("NO_PROXY", os.environ.get("no_proxy", ""))
     os.environ["NO_PROXY"] = ",".join(filter(None, [_no_proxy, "127.0.0.1", "localhost"]))
 
+import functools  # noqa: E402
 import json  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
-from collections.abc import Callable, Mapping  # noqa: E402
+from collections.abc import Callable, Mapping, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -538,10 +539,12 @@ def launch(
     port: int = 7860,
     preset: str | None = None,
     store_path: str | None = None,
+    references: Sequence[str] = (),
 ) -> None:
-    """Serve the app until interrupted (``knn-digits app``)."""
+    """Serve the app until interrupted (``knn-digits app``); ``references`` as in load_model."""
     store = SampleStore(default_store_path(store_path))
-    service = DigitService(load_model(preset or DEFAULT_PRESET), store)
+    loader = functools.partial(load_model, references=references)
+    service = DigitService(loader(preset or DEFAULT_PRESET), store, loader=loader)
     demo = build_demo(service)
     # Two workers for two cores; a 50 MB cap keeps absurd uploads from being stored at all.
     demo.queue(default_concurrency_limit=2).launch(

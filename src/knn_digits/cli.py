@@ -54,7 +54,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if overrides:
         preset = dataclasses.replace(preset, **overrides)
     start = time.perf_counter()
-    model = load_model(preset, data_dir=args.data_dir, cache=not overrides)
+    model = load_model(
+        preset, data_dir=args.data_dir, cache=not overrides, references=args.references
+    )
     fit_seconds = time.perf_counter() - start
     images, labels = datasets.load_mnist("test", args.data_dir)
     if args.limit is not None:
@@ -158,7 +160,7 @@ def _classify(entries: list[tuple[Path, str | None]], args: argparse.Namespace) 
         answers: Iterator[tuple[Any, np.ndarray]] = iter(())
         if digits:
             if model is None:
-                model = load_model(args.preset, data_dir=args.data_dir)
+                model = load_model(args.preset, data_dir=args.data_dir, references=args.references)
             proba, _, indices = model.explain(np.stack(digits))
             # The model's tie rule (the nearest voter's digit), as predict() would: one search.
             answers = zip(break_ties(proba, model.train_labels_[indices]), proba, strict=True)
@@ -249,7 +251,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_app(args: argparse.Namespace) -> int:
     from .app import launch
 
-    launch(host=args.host, port=args.port, preset=args.preset, store_path=args.store)
+    launch(
+        host=args.host,
+        port=args.port,
+        preset=args.preset,
+        store_path=args.store,
+        references=args.references,
+    )
     return 0
 
 
@@ -292,6 +300,16 @@ def _parser() -> argparse.ArgumentParser:
             "default: the copy shipped with the package",
         )
 
+    def references_option(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--references",
+            nargs="+",
+            default=[],
+            metavar="PATH",
+            help="more labelled digits for the model: IDX image files (labels file beside) "
+            "or UNIPEN pen files, e.g. other writers' digits",
+        )
+
     def preset_option(command: argparse.ArgumentParser, default: str = DEFAULT_PRESET) -> None:
         command.add_argument(
             "--preset",
@@ -313,6 +331,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, metavar="N", help="classify only the first N")
     evaluate.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     data_dir_option(evaluate)
+    references_option(evaluate)
     evaluate.set_defaults(run=_cmd_evaluate)
 
     predict = commands.add_parser(
@@ -335,6 +354,7 @@ def _parser() -> argparse.ArgumentParser:
         help="write one row per image to OUT: file,prediction,confidence,error",
     )
     data_dir_option(predict)
+    references_option(predict)
     predict.set_defaults(run=_cmd_predict)
 
     report = commands.add_parser("report", help="write an evaluation report (HTML, figures, JSON)")
@@ -353,6 +373,7 @@ def _parser() -> argparse.ArgumentParser:
     app.add_argument("--host", default="127.0.0.1")
     app.add_argument("--port", type=int, default=7860)
     preset_option(app)
+    references_option(app)
     app.add_argument(
         "--store",
         metavar="PATH",

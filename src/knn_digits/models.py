@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -323,20 +324,34 @@ def load_model(
     *,
     data_dir: str | os.PathLike[str] | None = None,
     cache: bool = True,
+    references: Sequence[str | os.PathLike[str]] = (),
 ) -> DigitModel:
     """A preset fitted on MNIST's 60,000 training digits, from the disk cache when it can be.
 
-    The cache file's name holds the preset's hash and the data's checksum: a changed preset or
-    data set fits afresh. A corrupt cache file is ignored and rewritten.
+    ``references`` adds labelled digits from other collections (IDX or UNIPEN files, see
+    :mod:`knn_digits.references`) to the training digits. The cache file's name holds the
+    preset's hash and the data's checksum (and the references'): a changed preset, data set or
+    reference file fits afresh. A corrupt cache file is ignored and rewritten.
     """
     spec = get_preset(preset)
-    path = paths.cache_dir() / f"{spec.name}-{spec.key()}-{datasets.data_checksum(data_dir)}.npz"
+    key = f"{spec.name}-{spec.key()}-{datasets.data_checksum(data_dir)}"
+    if references:
+        from .references import references_checksum  # it draws pen files with preprocess
+
+        key += f"-refs-{references_checksum(references)}"
+    path = paths.cache_dir() / f"{key}.npz"
     if cache and path.is_file():
         try:
             return DigitModel.load(path)
         except ModelError:
             path.unlink(missing_ok=True)
     images, labels = datasets.load_mnist("train", data_dir)
+    if references:
+        from .references import load_references
+
+        more_images, more_labels = load_references(references)
+        images = np.concatenate([images, more_images])
+        labels = np.concatenate([labels, more_labels])
     model = DigitModel(spec).fit(images, labels)
     if cache:
         model.save(path)
