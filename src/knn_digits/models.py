@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from . import datasets, features, paths, rerank, tangent
+from . import calibration, datasets, features, paths, rerank, tangent
 from .errors import ModelError
 from .neighbors import KNNClassifier, break_ties, single_threaded_blas, vote
 
@@ -71,6 +71,9 @@ class Preset:
     rotate: float = 0.0  # rotations by ± this many degrees
     shear: float = 0.0  # horizontal shears by ± this (px per px)
     zoom: float = 0.0  # scalings by 1 ± this
+    # Probabilities: vote shares smoothed by this strength (knn_digits.calibration); decisions
+    # are unchanged. Fitted on validation by benchmarks/calibrate.py.
+    smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         if self.rerank_distance not in RERANK_DISTANCES:
@@ -269,16 +272,19 @@ class DigitModel:
         return votes, voters
 
     def explain(self, images: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Vote shares (n, 10) with the neighbours that cast them: (proba, distances, indices).
+        """Probabilities (n, 10) with the neighbours that voted: (proba, distances, indices).
+
+        The probabilities are the vote shares, smoothed by ``preset.smoothing``.
 
         One search for both, so the app's "why" costs nothing beyond the answer.
         """
         distances, indices = self.kneighbors(images)
         votes, _ = self._votes(distances, indices)
-        return votes / votes.sum(axis=1, keepdims=True), distances, indices
+        shares = votes / votes.sum(axis=1, keepdims=True)
+        return calibration.smooth(shares, self.preset.smoothing), distances, indices
 
     def predict_proba(self, images: Any) -> np.ndarray:
-        """Vote shares of shape (n, 10), one column per digit 0–9."""
+        """Probabilities of shape (n, 10), one column per digit 0–9 (see :meth:`explain`)."""
         return self.explain(images)[0]
 
     def predict(self, images: Any) -> np.ndarray:
