@@ -118,6 +118,9 @@ PRESETS: dict[str, Preset] = {
             rotate=8.0,
             shear=0.25,
             zoom=0.1,
+            # benchmarks/calibrate.py (fitted on MNIST validation + the tune writers' drawings):
+            # ECE on the confirm writers' drawings 3.05 → 2.09 %, on MNIST validation 0.55 → 0.91 %.
+            smoothing=0.00096,
         ),
     )
 }
