@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from knn_digits import app
+from knn_digits import app, features
 from knn_digits.datasets import load_mnist, read_idx
 from knn_digits.models import PRESETS, DigitModel
 from knn_digits.preprocess import render_drawing, render_photo, sketch_to_mnist
@@ -212,6 +212,25 @@ def test_teaching_wins_at_once_and_survives_a_restart(
         small_loader("raw"), SampleStore(service.store.path), loader=small_loader
     )
     assert top(app.handle_classify(restarted, seven)[0]) == "2"
+
+
+def test_a_taught_digit_also_covers_its_slanted_twin(
+    service: app.DigitService,
+    digits: dict[int, np.ndarray],
+    small_loader: Callable[[str], DigitModel],
+) -> None:
+    seven = drawn(digits[7])
+    app.handle_teach(service, seven, "2")
+    taught = service.read([sketch_to_mnist(seven)]).digits
+    slanted = features.augment(taught, shears=(0.2,))  # the writer's next one, a bit slanted
+    assert service.read(list(slanted)).labels[0] == 2
+    assert len(service._model.train_labels_) == len(small_loader("raw").train_labels_) + 7
+    # A restart adds the same variants from the store.
+    assert service.store is not None
+    restarted = app.DigitService(
+        small_loader("raw"), SampleStore(service.store.path), loader=small_loader
+    )
+    assert restarted.read(list(slanted)).labels[0] == 2
 
 
 def test_delete_and_switch_off_make_the_model_forget(
