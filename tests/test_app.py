@@ -381,3 +381,23 @@ def test_about_tab_shows_the_report_when_one_was_written(
     text, figures = app.handle_about(service)
     assert "2.83 %" in text and "10,000" in text
     assert figures == [(str(folder / "confusion.png"), "Confusion matrix")]
+
+
+def test_a_close_vote_is_shown_as_doubt() -> None:
+    def reading(proba: list[float]) -> app.Reading:
+        shares = np.zeros((1, 10))
+        shares[0, [7, 1]] = proba
+        return app.Reading(
+            np.zeros((1, 28, 28), np.uint8),
+            shares,
+            np.ones((1, 2)),
+            np.zeros((1, 2), np.int64),
+            np.zeros((1, 2, 28, 28), np.uint8),
+            np.array([[7, 1]]),
+            np.zeros((1, 2), bool),
+        )
+
+    text = app._explain(reading([0.55, 0.45]), "accurate")
+    assert text.startswith("It's a **7 or 1?**") and "teach it the right digit" in text
+    text = app._explain(reading([0.95, 0.05]), "accurate")
+    assert text.startswith("It's a **7**.") and "teach" not in text

@@ -39,6 +39,7 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
 from knn_digits import features  # noqa: E402
+from knn_digits.calibration import doubt  # noqa: E402
 from knn_digits.errors import KnnDigitsError  # noqa: E402
 from knn_digits.models import (  # noqa: E402
     DEFAULT_PRESET,
@@ -217,7 +218,8 @@ def _enlarge(image: np.ndarray, factor: int) -> np.ndarray:
 
 
 def _explain(reading: Reading, preset: str) -> str:
-    lines = []
+    """The answer in words, the voters, and doubt ("7 or 1?") where the vote is close."""
+    lines, answers = [], []
     for i, (label, proba) in enumerate(zip(reading.labels, reading.proba, strict=True)):
         votes = ", ".join(
             f"{n}{' (yours)' if mine else ''} at {d:.2f}"
@@ -226,15 +228,18 @@ def _explain(reading: Reading, preset: str) -> str:
             )
         )
         prefix = f"Digit {i + 1}: " if len(reading.labels) > 1 else ""
+        close = doubt(proba)
+        answer = f"{close[0]} or {close[1]}?" if close else str(label)
+        hint = " The vote is close: if it's wrong, teach it the right digit below." if close else ""
         lines.append(
-            f"- {prefix}**{label}** ({proba[label]:.0%}): the "
-            f"{len(reading.neighbour_labels[i])} nearest training digits are {votes}."
+            f"- {prefix}**{answer}** ({proba[label]:.0%}): the "
+            f"{len(reading.neighbour_labels[i])} nearest training digits are {votes}.{hint}"
         )
-    head = (
-        f"Read **{reading.text}** left to right."
-        if len(reading.labels) > 1
-        else f"It's a **{reading.text}**."
-    )
+        answers.append(answer)
+    if len(reading.labels) > 1:
+        head = f"Read **{reading.text}** left to right."
+    else:  # "It's a **7**." or, in doubt, "It's a **7 or 1?**"
+        head = f"It's a **{answers[0]}**" + ("" if answers[0].endswith("?") else ".")
     return f"{head} Preset `{preset}`.\n\n" + "\n".join(lines)
 
 
