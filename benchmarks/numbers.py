@@ -6,14 +6,16 @@ F. Alimoglu, 1998, CC BY 4.0), all the digits of a number by one writer. Each di
 the number's height (±10 %, at most 1.3× as wide as high), jittered up or down by up to 5 % of
 the height, and set after the one before with a gap between their ink boxes of one kind:
 
-- touching: the ink boxes overlap by 0–10 % of the height (the strokes often touch or cross);
+- touching: the ink boxes overlap by 0–5 % of the height (the strokes often touch);
 - close: 0–12 % of the height apart;
 - wide: 12–50 % of the height apart.
 
 The number is drawn with a 14 px brush on the app's 420 px canvas, as large as fits (its height
 20–45 % of the canvas), and sent to ``handle_classify`` as a Sketchpad value. A number is read
 right if every digit is; its digit count is right if the app found as many digits as written.
-Model time is the time spent in the model's ``explain`` (every scoring and reading call).
+Model time is the time spent in the model's ``explain`` (every scoring and reading call), and
+model reads the number of 28×28 candidates it read: on a shared machine the count is the
+steadier measure of cost.
 
 Split: ``--split tune`` is writers 1–20, ``confirm`` writers 21–30 (look at it once the choices
 are made). Run: ``python benchmarks/numbers.py [--split confirm] [--numbers 200]
@@ -40,17 +42,17 @@ from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-from real_handwriting import DEFAULT_REALDATA, SPLITS  # noqa: E402
 
 from knn_digits.app import DigitService, handle_classify  # noqa: E402
 from knn_digits.datasets import PenDigit, read_pen_digits  # noqa: E402
 from knn_digits.models import DEFAULT_PRESET, load_model  # noqa: E402
 from knn_digits.preprocess import render_strokes  # noqa: E402
+from real_handwriting import DEFAULT_REALDATA, SPLITS  # noqa: E402
 
 CANVAS = (420, 420)  # the app's canvas (knn_digits.app.CANVAS)
 BRUSH_RADIUS = 7  # a 14 px brush
 MARGIN = 10  # px kept free at the canvas's edges
-GAPS = {"touching": (-0.10, 0.0), "close": (0.0, 0.12), "wide": (0.12, 0.5)}  # × height
+GAPS = {"touching": (-0.05, 0.0), "close": (0.0, 0.12), "wide": (0.12, 0.5)}  # × height
 MAX_ASPECT = 1.3  # a digit is at most this many times as wide as the number is high
 
 
@@ -63,9 +65,7 @@ class Number:
     value: dict[str, Any]
 
 
-def compose(
-    digits: Sequence[PenDigit], kind: str, rng: np.random.Generator
-) -> dict[str, Any]:
+def compose(digits: Sequence[PenDigit], kind: str, rng: np.random.Generator) -> dict[str, Any]:
     """Pen digits set left to right on the canvas with gaps of ``kind``, as a Sketchpad value."""
     shapes = []  # per digit: strokes in screen units (y down) with the box's top-left at 0
     for digit in digits:
@@ -114,7 +114,12 @@ def numbers(
     for kind in kinds:
         for _ in range(count):
             own = by_writer[writers[rng.integers(len(writers))]]
-            picks = [own[i] for i in rng.choice(len(own), rng.integers(lengths.start, lengths.stop), replace=False)]
+            picks = [
+                own[i]
+                for i in rng.choice(
+                    len(own), rng.integers(lengths.start, lengths.stop), replace=False
+                )
+            ]
             text = "".join(str(d.label) for d in picks)
             made.append(Number(text, kind, compose(picks, kind, rng)))
     return made
@@ -128,27 +133,31 @@ class Tally:
     right: int = 0
     counted: int = 0
     seconds: dict[int, list[float]] = field(default_factory=lambda: collections.defaultdict(list))
+    reads: dict[int, list[int]] = field(default_factory=lambda: collections.defaultdict(list))
     confusions: collections.Counter = field(default_factory=collections.Counter)
 
-    def add(self, number: Number, answer: str, seconds: float) -> None:
+    def add(self, number: Number, answer: str, seconds: float, reads: int) -> None:
         self.n += 1
         self.right += answer == number.text
         self.counted += len(answer) == len(number.text)
         self.seconds[len(number.text)].append(seconds)
+        self.reads[len(number.text)].append(reads)
         if answer != number.text:
             self.confusions[(number.text, answer)] += 1
 
 
 def timed(method: Callable[..., Any], spent: list[float]) -> Callable[..., Any]:
-    """``method``, adding the seconds each call takes to ``spent[0]``."""
+    """``model.explain``, adding the seconds each call takes to ``spent[0]`` and the digits it
+    reads to ``spent[1]``."""
 
     @functools.wraps(method)
-    def call(*args: Any, **kwargs: Any) -> Any:
+    def call(images: Any) -> Any:
         start = time.perf_counter()
         try:
-            return method(*args, **kwargs)
+            return method(images)
         finally:
             spent[0] += time.perf_counter() - start
+            spent[1] += len(images)
 
     return call
 
@@ -180,6 +189,7 @@ def table(tallies: dict[str, Tally], preset: str, split: str, seconds: float) ->
             f"{percent(tally.counted, tally.n)} | {misreads} |"
         )
     every = {**tallies["one digit"].seconds, **tallies["all"].seconds}
+    reads = {**tallies["one digit"].reads, **tallies["all"].reads}
     lines += [
         "",
         "| digits | " + " | ".join(str(d) for d in sorted(every)) + " |",
@@ -189,6 +199,9 @@ def table(tallies: dict[str, Tally], preset: str, split: str, seconds: float) ->
             f"{1000 * np.median(every[d]):.0f} ms ({1000 * max(every[d]):.0f})"
             for d in sorted(every)
         )
+        + " |",
+        "| model reads, mean (max) | "
+        + " | ".join(f"{np.mean(reads[d]):.1f} ({max(reads[d])})" for d in sorted(reads))
         + " |",
     ]
     return "\n".join(lines)
@@ -206,22 +219,24 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.realdata / "pendigits-orig.tra.gz").is_file():
         parser.error(f"{args.realdata}: no pendigits-orig.tra.gz (give --realdata DIR)")
     wanted = {str(w) for w in SPLITS[args.split][0]}
-    pen = [d for d in read_pen_digits(args.realdata / "pendigits-orig.tra.gz") if d.writer in wanted]
+    pen = [
+        d for d in read_pen_digits(args.realdata / "pendigits-orig.tra.gz") if d.writer in wanted
+    ]
 
     start = time.perf_counter()
     model = load_model(args.preset)
-    spent = [0.0]
+    spent = [0.0, 0]
     model.explain = timed(model.explain, spent)  # type: ignore[method-assign]
     service = DigitService(model)
     made = numbers(pen, list(GAPS), args.numbers, range(2, 6), args.seed)
     singles = numbers(pen, ["one digit"], args.numbers // 2, range(1, 2), args.seed + 1)
     tallies = {kind: Tally() for kind in [*GAPS, "all", "one digit"]}
     for number in [*made, *singles]:
-        spent[0] = 0.0
+        spent[:] = [0.0, 0]
         answer = answer_of(handle_classify(service, number.value)[0])
-        tallies[number.kind].add(number, answer, spent[0])
+        tallies[number.kind].add(number, answer, *spent)
         if number.kind in GAPS:
-            tallies["all"].add(number, answer, spent[0])
+            tallies["all"].add(number, answer, *spent)
     for kind, tally in tallies.items():
         print(f"{kind:10s} {percent(tally.right, tally.n)}", file=sys.stderr, flush=True)
     text = table(tallies, args.preset, args.split, time.perf_counter() - start)
