@@ -7,7 +7,8 @@ pen trajectories, 7,494 digits) and "Optical Recognition of Handwritten Digits" 
 C. Kaynak, 1998; the original 32×32 scans of forms, 2,880 digits).
 
 Conditions, each read as the running app reads it (``sketch_to_ink`` or ``load_image`` +
-``image_to_ink``, then ``segment_digits`` and the model; a drawing read as two digits is wrong):
+``image_to_ink``, then ``DigitService.read_ink``: cut into digits scored by the model, and read;
+a drawing read as two digits is wrong):
 
 - pen, thin / medium / thick: the trajectories drawn as Sketchpad layers on a 400 px canvas with
   a round brush 8, 20 or 36 px wide, the digit's box 35–80 % of the canvas, placed at random;
@@ -48,7 +49,6 @@ from knn_digits.preprocess import (
     image_to_ink,
     load_image,
     render_strokes,
-    segment_digits,
     sketch_to_ink,
 )
 
@@ -177,20 +177,18 @@ def read_all(
     service: DigitService, samples: list[Sample]
 ) -> tuple[list[str], list[np.ndarray | None]]:
     """What the app answers for each sample (the digits read, left to right), and the first
-    28×28 digit it saw. The model reads every segmented digit in one batch; each answer is what
-    ``/classify`` would say for the sample alone (a k-NN reads each query independently)."""
-    pieces: list[np.ndarray] = []
-    spans: list[tuple[int, int]] = []
+    28×28 digit it saw, read as ``/classify`` reads it: cut into digits scored by the model."""
+    answers: list[str] = []
+    seen: list[np.ndarray | None] = []
     for sample in samples:
         try:
-            digits = segment_digits(ink_of(sample))
+            reading = service.read_ink(ink_of(sample))
         except KnnDigitsError:
-            digits = []
-        spans.append((len(pieces), len(pieces) + len(digits)))
-        pieces.extend(digits)
-    labels = service.read(pieces).labels if pieces else np.zeros(0, np.int64)
-    answers = ["".join(str(d) for d in labels[a:b]) for a, b in spans]
-    seen = [pieces[a] if b > a else None for a, b in spans]
+            answers.append("")
+            seen.append(None)
+            continue
+        answers.append(reading.text)
+        seen.append(reading.digits[0].astype(np.float32) / 255)
     return answers, seen
 
 

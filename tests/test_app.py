@@ -76,7 +76,7 @@ def top(label: object) -> str:
 
 def test_classify_a_drawing(service: app.DigitService, digits: dict[int, np.ndarray]) -> None:
     for expected in (0, 1, 3, 7):
-        label, gallery, seen, text = app.handle_classify(service, drawn(digits[expected]))
+        label, gallery, seen, text, _ = app.handle_classify(service, drawn(digits[expected]))
         assert top(label) == str(expected)
         assert set(label) == {str(d) for d in range(10)}
         assert sum(label.values()) == pytest.approx(1.0)
@@ -88,7 +88,7 @@ def test_classify_a_drawing(service: app.DigitService, digits: dict[int, np.ndar
 def test_the_neighbours_are_shown_with_their_labels_and_distances(
     service: app.DigitService, digits: dict[int, np.ndarray]
 ) -> None:
-    _, gallery, _, text = app.handle_classify(service, drawn(digits[1]))
+    _, gallery, _, text, _ = app.handle_classify(service, drawn(digits[1]))
     assert len(gallery) == service.model.n_neighbors
     distances = []
     for image, caption in gallery:
@@ -107,10 +107,11 @@ def test_a_number_is_read_left_to_right(
         render_drawing(digits[d], canvas=(200, 300), size=160, brush_radius=6) for d in (2, 0, 1, 6)
     ]
     value = {"background": None, "layers": [np.concatenate(layers, axis=1)], "composite": None}
-    label, gallery, seen, text = app.handle_classify(service, value)
+    label, gallery, seen, text, cuts = app.handle_classify(service, value)
     assert label == "2016"
     assert len(gallery) == 4 * service.model.n_neighbors
     assert seen is not None and seen.shape == (28 * app.ENLARGE, 4 * 28 * app.ENLARGE)
+    assert cuts is not None and cuts.ndim == 3 and cuts.dtype == np.uint8
     assert "Read **2016** left to right" in text
 
 
@@ -130,6 +131,7 @@ def test_an_empty_canvas_gets_a_friendly_message(
         [],
         None,
         "⚠️ The canvas is empty: draw a digit first.",
+        None,
     )
 
 
@@ -141,7 +143,7 @@ def test_classify_a_photo(
 ) -> None:
     path = tmp_path / "photo.jpg"
     Image.fromarray(render_photo(digits[4], shading=0.5, noise=6)).save(path, quality=85)
-    label, gallery, _, _ = app.handle_classify_image(service, str(path))
+    label, gallery, _, _, _ = app.handle_classify_image(service, str(path))
     assert top(label) == "4" and gallery
 
 
@@ -180,8 +182,8 @@ def test_bad_uploads_get_a_friendly_message(
     service: app.DigitService, tmp_path: Path, name: str, message: str
 ) -> None:
     path = write_bad_files(tmp_path)[name]
-    label, gallery, seen, text = app.handle_classify_image(service, str(path))
-    assert (label, gallery, seen) == (None, [], None)
+    label, gallery, seen, text, cuts = app.handle_classify_image(service, str(path))
+    assert (label, gallery, seen, cuts) == (None, [], None, None)
     assert text.startswith("⚠️ ") and message in text
     assert "Traceback" not in text and str(tmp_path) not in text
 
@@ -203,7 +205,7 @@ def test_teaching_wins_at_once_and_survives_a_restart(
     message, gallery = app.handle_teach(service, seven, "2")
     assert message.startswith("Learned: this is a 2 (sample #1")
     assert [caption for _, caption in gallery] == ["#1 → 2"]
-    label, neighbours, _, _ = app.handle_classify(service, seven)
+    label, neighbours, _, _, _ = app.handle_classify(service, seven)
     assert top(label) == "2"  # the exact match wins
     assert neighbours[0][1] == "2 · d=0.00 · yours"
     # A new app on the same store starts with the sample.

@@ -7,6 +7,8 @@ functions of a service and the components' values, so tests call them without a 
 Contract for automation (issue 4): element ids ``sketchpad``, ``classify``, ``prediction``,
 ``neighbours``, ``upload``; API ``/classify`` (Sketchpad value), ``/classify_image`` (an image
 file) and ``/teach`` (Sketchpad value, digit "0"–"9"); each returns its main result first.
+A number is cut into digits by recognition-driven segmentation (the model scores the ways to
+cut it, :mod:`knn_digits.scoring`); ``segmentation`` shows the cut it chose.
 
 Works offline: analytics and telemetry are switched off before gradio is imported, and the
 default theme loads nothing from outside.
@@ -27,6 +29,7 @@ if any(
     _no_proxy = os.environ.get("NO_PROXY", os.environ.get("no_proxy", ""))
     os.environ["NO_PROXY"] = ",".join(filter(None, [_no_proxy, "127.0.0.1", "localhost"]))
 
+import dataclasses  # noqa: E402
 import functools  # noqa: E402
 import json  # noqa: E402
 import tempfile  # noqa: E402
@@ -37,6 +40,7 @@ from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 
 from knn_digits import features  # noqa: E402
 from knn_digits.calibration import doubt  # noqa: E402
@@ -53,9 +57,11 @@ from knn_digits.preprocess import (  # noqa: E402
     image_to_ink,
     load_image,
     segment_digits,
+    segment_number,
     sketch_to_ink,
 )
 from knn_digits.report import report_figures  # noqa: E402
+from knn_digits.scoring import DigitScorer, distance_scale  # noqa: E402
 from knn_digits.store import SampleStore, default_store_path  # noqa: E402
 
 __all__ = [
@@ -72,6 +78,7 @@ CANVAS = (420, 420)  # (width, height): room for a finger, and for a number of 3
 BRUSH_RADIUS = 9  # a felt pen on this canvas; the pipeline redraws any width anyway
 ENLARGE = 8  # "what the model sees": 28×28 shown at 224×224, pixels kept square
 THUMBNAIL = 112  # neighbour digits in the gallery
+CUT_HEIGHT = 160  # the segmentation view's height in pixels (the drawing, cropped and scaled)
 
 
 # A taught digit joins the model with slightly rotated, slanted and scaled copies: the writer's
@@ -91,7 +98,8 @@ class Reading:
     """What the model made of one canvas or image.
 
     ``digits`` uint8 (n, 28, 28) left to right; ``proba`` (n, 10); ``distances``/``indices``
-    (n, k) into the training set; ``taught`` (n, k) bool: the neighbour is a taught sample.
+    (n, k) into the training set; ``taught`` (n, k) bool: the neighbour is a taught sample;
+    ``boxes`` (top, left, bottom, right) of each digit on the canvas, when read from ink.
     """
 
     digits: np.ndarray
@@ -101,6 +109,7 @@ class Reading:
     neighbour_images: np.ndarray
     neighbour_labels: np.ndarray
     taught: np.ndarray
+    boxes: tuple[tuple[int, int, int, int], ...] = ()
 
     @property
     def labels(self) -> np.ndarray:
@@ -152,18 +161,35 @@ class DigitService:
         n_base = len(model.train_labels_)
         if self.store is not None and self.store.enabled and len(self.store):
             model.add(*with_variants(*self.store.arrays()))
+        scale = distance_scale(model)
         with self._lock:
-            self._model, self._n_base = model, n_base
+            self._model, self._n_base, self._scale = model, n_base, scale
 
     def read(self, digits: list[np.ndarray]) -> Reading:
         """Classify digits (28, 28) float in [0, 1], with the neighbours that voted."""
+        with self._lock:
+            return self._reading(DigitScorer(self._model, self._scale), digits)
+
+    def read_ink(self, ink: np.ndarray) -> Reading:
+        """Cut the ink of a digit or a number into digits, scored by the model, and read them.
+
+        Raises:
+            EmptyImageError: no ink at all.
+        """
+        with self._lock:
+            scorer = DigitScorer(self._model, self._scale)
+            pieces = segment_number(ink, scorer)
+            reading = self._reading(scorer, [piece.digit for piece in pieces])
+        return dataclasses.replace(reading, boxes=tuple(piece.box for piece in pieces))
+
+    def _reading(self, scorer: DigitScorer, digits: list[np.ndarray]) -> Reading:
+        """What ``scorer``'s model makes of digits; callers hold ``_lock``."""
         # uint8, exactly as the store keeps digits, so a taught drawing matches itself.
         batch = to_uint8(np.stack(digits))
-        with self._lock:
-            model, n_base = self._model, self._n_base
-            proba, distances, indices = model.explain(batch)
-            images, labels = model.train_images_[indices], model.train_labels_[indices]
-        return Reading(batch, proba, distances, indices, images, labels, indices >= n_base)
+        proba, distances, indices = scorer.explain(digits)
+        model = scorer.model
+        images, labels = model.train_images_[indices], model.train_labels_[indices]
+        return Reading(batch, proba, distances, indices, images, labels, indices >= self._n_base)
 
     def teach(self, digit: np.ndarray, label: int) -> int | None:
         """Store a digit with its right label and let the model use it at once (if enabled).
@@ -208,9 +234,9 @@ class DigitService:
 # Handlers: plain functions of a service and the components' values
 # --------------------------------------------------------------------------------------------
 
-# What the classify handlers return, in the order of their outputs:
-# (label for gr.Label, gallery items, "what the model sees" image, explanation markdown)
-ClassifyResult = tuple[Any, list[tuple[np.ndarray, str]], np.ndarray | None, str]
+# What the classify handlers return, in the order of their outputs: (label for gr.Label,
+# gallery items, "what the model sees" image, explanation markdown, segmentation image)
+ClassifyResult = tuple[Any, list[tuple[np.ndarray, str]], np.ndarray | None, str, np.ndarray | None]
 
 
 def _enlarge(image: np.ndarray, factor: int) -> np.ndarray:
@@ -243,8 +269,30 @@ def _explain(reading: Reading, preset: str) -> str:
     return f"{head} Preset `{preset}`.\n\n" + "\n".join(lines)
 
 
+def _cuts(ink: np.ndarray, reading: Reading) -> np.ndarray:
+    """The drawing, cropped to its ink, with a box and the digit read around each digit found:
+    uint8 RGB (CUT_HEIGHT + label room, w, 3)."""
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    pad = 4
+    top, left = max(rows[0] - pad, 0), max(cols[0] - pad, 0)
+    crop = ink[top : rows[-1] + pad + 1, left : cols[-1] + pad + 1]
+    scale = CUT_HEIGHT / crop.shape[0]
+    size = (max(1, round(crop.shape[1] * scale)), CUT_HEIGHT)
+    grey = Image.fromarray(np.rint(255 - 200 * crop).astype(np.uint8)).resize(size)
+    view = Image.new("RGB", (size[0], CUT_HEIGHT + 16), "white")
+    view.paste(grey.convert("RGB"), (0, 16))
+    draw = ImageDraw.Draw(view)
+    colours = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd")
+    for i, ((y0, x0, y1, x1), label) in enumerate(zip(reading.boxes, reading.labels, strict=True)):
+        colour = colours[i % len(colours)]
+        box = [(x0 - left) * scale, (y0 - top) * scale + 16, (x1 - left) * scale - 1]
+        draw.rectangle([*box, (y1 - top) * scale + 15], outline=colour, width=2)
+        draw.text((box[0] + 2, 2), str(label), fill=colour)
+    return np.asarray(view)
+
+
 def _present(service: DigitService, ink: np.ndarray) -> ClassifyResult:
-    reading = service.read(segment_digits(ink))
+    reading = service.read_ink(ink)
     if len(reading.labels) == 1:
         label: Any = {str(d): float(p) for d, p in enumerate(reading.proba[0])}
     else:
@@ -261,11 +309,11 @@ def _present(service: DigitService, ink: np.ndarray) -> ClassifyResult:
         )
     ]
     seen = _enlarge(np.concatenate(list(reading.digits), axis=1), ENLARGE)
-    return label, gallery, seen, _explain(reading, service.preset)
+    return label, gallery, seen, _explain(reading, service.preset), _cuts(ink, reading)
 
 
 def _failure(message: str) -> ClassifyResult:
-    return None, [], None, f"⚠️ {message}"
+    return None, [], None, f"⚠️ {message}", None
 
 
 def handle_classify(service: DigitService, sketch: Mapping[str, Any] | None) -> ClassifyResult:
@@ -493,6 +541,14 @@ def build_demo(service: DigitService) -> gr.Blocks:
                     height=300,
                     format="png",
                 )
+                segmentation = gr.Image(
+                    elem_id="segmentation",
+                    label="How the drawing was cut into digits",
+                    type="numpy",
+                    interactive=False,
+                    height=CUT_HEIGHT + 60,
+                    format="png",
+                )
 
         with gr.Tab("About the model"):
             about = gr.Markdown(elem_id="about")
@@ -505,7 +561,7 @@ def build_demo(service: DigitService) -> gr.Blocks:
                 height="auto",
             )
 
-        results = [prediction, neighbours, seen, explanation]
+        results = [prediction, neighbours, seen, explanation, segmentation]
         classify.click(bind(handle_classify), pad, results, api_name="classify")
         pad.change(
             bind(handle_classify),

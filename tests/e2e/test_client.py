@@ -50,7 +50,7 @@ def test_the_answer_comes_with_neighbours_and_an_explanation(
     sketch_value: Sketch,
 ) -> None:
     path = drawing_png(test_digits[3], tmp_path / "3.png")
-    label, gallery, seen, text = client.predict(sketch_value(path), api_name="/classify")
+    label, gallery, seen, text, _ = client.predict(sketch_value(path), api_name="/classify")
     assert label["label"] == "3" and len(label["confidences"]) == 3
     assert len(gallery) == 3 and all(item["caption"] for item in gallery)
     assert seen is not None
@@ -105,9 +105,11 @@ def test_bad_uploads_get_a_message_and_the_app_keeps_serving(
 
     path = make_bad_file(kind, tmp_path)
     start = time.monotonic()
-    label, gallery, seen, text = client.predict(handle_file(str(path)), api_name="/classify_image")
+    label, gallery, seen, text, cuts = client.predict(
+        handle_file(str(path)), api_name="/classify_image"
+    )
     assert time.monotonic() - start < 10
-    assert not label and not gallery and seen is None
+    assert not label and not gallery and seen is None and cuts is None
     assert text.startswith("⚠️") and message in text and "Traceback" not in text
     drawn = drawing_png(test_digits[0], tmp_path / "0.png")
     assert top(client.predict(sketch_value(drawn), api_name="/classify")) == "0"

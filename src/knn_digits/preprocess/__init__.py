@@ -41,10 +41,12 @@ from knn_digits.preprocess.render import (
     render_strokes,
     strokes_to_mnist,
 )
-from knn_digits.preprocess.segment import segment_digits
+from knn_digits.preprocess.segment import Piece, Scorer, segment_digits, segment_number
 
 __all__ = [
     "MAX_PIXELS",
+    "Piece",
+    "Scorer",
     "image_to_ink",
     "image_to_mnist",
     "load_image",
@@ -53,6 +55,7 @@ __all__ = [
     "render_photo",
     "render_strokes",
     "segment_digits",
+    "segment_number",
     "sketch_to_ink",
     "sketch_to_mnist",
     "strokes_to_mnist",

@@ -1,8 +1,26 @@
-"""Several digits on one canvas: split the ink of a written number into digits, left to right."""
+"""Several digits on one canvas: split the ink of a written number into digits, left to right.
+
+Geometry proposes, recognition chooses. The ink's connected components are first grouped into
+*blocks* where the grouping is not in doubt (a stroke nested in another's columns, as a 4's
+second stroke, a 7's bar or a 1's base; a stroke stacked above another, as a 5's hat; a speck).
+A block too wide to be one digit is cut into slices at the valleys of its vertical ink profile:
+digits that touch or overlap. Neighbouring pieces whose columns meet or overlap may be one
+digit or two. Every way of reading such a run of pieces is a *hypothesis*; a scorer (the
+model's confidence, see :data:`Scorer`) scores them all in one batch, and dynamic programming
+picks the reading whose digits score best in sum. Without a scorer no block is cut and
+neighbours join by geometry alone, as the app did before it had a model to ask.
+
+>>> ink = np.zeros((60, 120), np.float32)
+>>> ink[10:50, 20:26] = 1                  # a 1 ...
+>>> ink[10:50, 80:86] = 1                  # ... and another, well apart
+>>> [piece.box for piece in segment_number(ink)]
+[(10, 20, 50, 26), (10, 80, 50, 86)]
+"""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,61 +30,230 @@ from knn_digits.errors import EmptyImageError
 from knn_digits.preprocess.ink import _EMPTY_CANVAS
 from knn_digits.preprocess.normalize import normalize_digit
 
-__all__ = ["segment_digits"]
+__all__ = ["Piece", "Scorer", "segment_digits", "segment_number"]
 
-# Two ink blobs are one digit if their column ranges overlap by this much of the narrower one
-# (the two strokes of a 4, a 7 with a crossbar) — or overlap at all while one sits above the
-# other, their row ranges overlapping by less than this much of the shorter one (a 5 whose bar
-# floats off to the right). Digits side by side on one line share their rows instead.
+# A stroke whose columns lie this much within another's belongs to it for sure (the two strokes
+# of a 4, a 7's bar, a 1's base). Neighbouring digits that touch overlap less than this.
+NEST_FRACTION = 0.8
+# Without a scorer, blocks whose columns overlap by this much of the narrower join (the rule
+# before recognition-driven segmentation).
 OVERLAP_FRACTION = 0.5
 # Blobs with less ink than this fraction of the largest are pieces (a dot, a broken stroke):
 # they join their horizontally nearest neighbour. A "1" next to an "8" has ~30 % of its ink.
 PIECE_FRACTION = 0.15
+# The sizes below are fractions of the line's height (the rows the ink spans).
+CUT_WIDTH = 0.9  # a block wider than this may be digits that touch: try cutting it
+MIN_SLICE = 0.15  # no slice narrower than this (a "1" drawn with a thick brush is wider)
+MAX_CUTS = 3  # valleys tried per block, the deepest first
+CUT_STEP = 0.1  # a cut's sideways step costs this much of a pixel of ink crossed
+JOIN_GAP = 0.03  # pieces nearer than this (or overlapping) may be one digit
+MAX_WIDTH = 1.6  # no hypothesis is wider than this
+MAX_PIECES = 4  # no hypothesis joins more pieces than this (a block cut three times)
+# Digits are rarely wider than high: a hypothesis wider than MAX_ASPECT times its own height
+# loses ASPECT_COST per unit of excess from its score (two digits read as one often still win a
+# clear vote).
+MAX_ASPECT = 1.0
+ASPECT_COST = 4.0
+# A reading whose blocks, none joined to another, all score at least this is taken uncut: a wide
+# digit read well costs one read, as before segmentation asked the model.
+ACCEPT = -5.0
+
+Scorer = Callable[[list[np.ndarray]], np.ndarray]
+"""Scores digits (each (28, 28) float32 in [0, 1]) as an array (n,): higher is more like one
+well-read digit. The sum over a reading's digits is what segmentation maximises, so a score is
+a log-likelihood-like quantity, and splitting a digit in two must cost more than it earns."""
 
 
-@dataclass
+@dataclass(frozen=True)
+class Piece:
+    """One digit as segmentation cut it: its box on the canvas and its MNIST-like image.
+
+    ``box`` is (top, left, bottom, right) in canvas pixels, bottom and right exclusive;
+    ``digit`` is (28, 28) float32 in [0, 1].
+    """
+
+    box: tuple[int, int, int, int]
+    digit: np.ndarray
+
+
+@dataclass(eq=False)
 class _Blob:
-    """Ink components that make up one digit: their box and ink, for segment_digits."""
+    """Ink that may be one digit: a mask on the cropped canvas and its box."""
 
+    mask: np.ndarray
     rows: tuple[int, int]
     cols: tuple[int, int]
-    area: float
-    ids: list[int]
+    cut: bool = False  # a slice of a cut block: its neighbour slice may be the same digit
 
-    def same_digit(self, other: _Blob) -> bool:
-        def overlap(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
-            return min(a[1], b[1]) - max(a[0], b[0]), min(a[1] - a[0], b[1] - b[0])
+    @classmethod
+    def of(cls, mask: np.ndarray, cut: bool = False) -> _Blob:
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        return cls(mask, (int(rows[0]), int(rows[-1]) + 1), (int(cols[0]), int(cols[-1]) + 1), cut)
 
-        cols, narrower = overlap(self.cols, other.cols)
-        rows, shorter = overlap(self.rows, other.rows)
-        return cols > 0 and (
-            cols >= OVERLAP_FRACTION * narrower or rows < OVERLAP_FRACTION * shorter
-        )
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
 
-    def merge(self, other: _Blob) -> None:
-        self.rows = (min(self.rows[0], other.rows[0]), max(self.rows[1], other.rows[1]))
-        self.cols = (min(self.cols[0], other.cols[0]), max(self.cols[1], other.cols[1]))
-        self.area += other.area
-        self.ids += other.ids
+    @property
+    def width(self) -> int:
+        return self.cols[1] - self.cols[0]
 
     @property
     def centre(self) -> float:
         return (self.cols[0] + self.cols[1]) / 2
 
+    def overlap(self, other: _Blob) -> tuple[float, float]:
+        """Column overlap (negative: the gap) and row overlap, as fractions of the narrower
+        and of the shorter of the two."""
 
-def segment_digits(ink: np.ndarray) -> list[np.ndarray]:
-    """Split the ink of a written number into its digits, left to right, each as MNIST 28×28.
+        def shared(a: tuple[int, int], b: tuple[int, int]) -> float:
+            return (min(a[1], b[1]) - max(a[0], b[0])) / min(a[1] - a[0], b[1] - b[0])
 
-    Digits are connected components of the ink; components stacked above each other or
-    overlapping a lot (see OVERLAP_FRACTION) and small pieces (PIECE_FRACTION) are merged
-    into one digit first.
+        return shared(self.cols, other.cols), shared(self.rows, other.rows)
+
+    def joined(self, other: _Blob) -> _Blob:
+        return _Blob.of(self.mask | other.mask, self.cut and other.cut)
+
+
+def _blocks(blobs: list[_Blob], nest: float) -> list[_Blob]:
+    """Join blobs that are one digit for sure: nested columns, stacked rows, small pieces."""
+    blobs = list(blobs)
+    joined = True
+    while joined:
+        joined = False
+        for i, j in itertools.combinations(range(len(blobs)), 2):
+            cols, rows = blobs[i].overlap(blobs[j])
+            if cols >= nest or (cols > 0 and rows < OVERLAP_FRACTION):
+                blobs[i] = blobs[i].joined(blobs.pop(j))
+                joined = True
+                break
+    while len(blobs) > 1:
+        small = min(blobs, key=lambda blob: blob.area)
+        if small.area >= PIECE_FRACTION * max(blob.area for blob in blobs):
+            break
+        blobs.remove(small)
+        near = min(range(len(blobs)), key=lambda i: abs(blobs[i].centre - small.centre))
+        blobs[near] = blobs[near].joined(small)
+    return sorted(blobs, key=lambda blob: blob.centre)
+
+
+def _slices(block: _Blob, height: int) -> list[_Blob]:
+    """A wide block cut at the deepest valleys of its vertical ink profile, left to right."""
+    if block.width <= CUT_WIDTH * height:
+        return [block]
+    profile = block.mask[:, block.cols[0] : block.cols[1]].sum(axis=0).astype(np.float64)
+    profile = ndimage.uniform_filter1d(profile, max(1, height // 20))
+    margin = max(1, round(MIN_SLICE * height))
+    inner = np.arange(margin, block.width - margin)
+    valleys = [
+        c
+        for c in inner
+        if profile[c] <= profile[c - 1] and profile[c] < profile[c + 1]  # a local minimum
+    ]
+    cuts: list[int] = []
+    for c in sorted(valleys, key=lambda c: profile[c]):
+        if len(cuts) < MAX_CUTS and all(abs(c - other) >= margin for other in cuts):
+            cuts.append(int(c))
+    reach = margin // 2
+    paths = [_cut_path(block.mask, block.cols[0] + c, reach) for c in sorted(cuts)]
+    columns = np.arange(block.mask.shape[1])[None, :]  # (1, W)
+    edges = [np.zeros(len(block.mask), np.int64), *paths, np.full(len(block.mask), block.cols[1])]
+    edges = list(np.maximum.accumulate(np.stack(edges), axis=0))  # paths never cross
+    pieces = []
+    for left, right in zip(edges[:-1], edges[1:], strict=True):
+        mask = block.mask & (columns >= left[:, None]) & (columns < right[:, None])
+        if mask.any():
+            pieces.append(_Blob.of(mask, cut=True))
+    return pieces
+
+
+def _cut_path(mask: np.ndarray, column: int, reach: int) -> np.ndarray:
+    """Where to cut, row by row: the top-to-bottom path through ``mask`` (H, W) within
+    ``reach`` columns of ``column`` that crosses the least ink, as columns (H,).
+
+    A shortest path (dynamic programming, one row at a time), like drop-fall but choosing the
+    whole path at once: it slips round the curves of two digits that touch instead of slicing
+    through them. A sideways step costs a little, so the path stays straight where it can.
+    """
+    low, high = max(column - reach, 0), min(column + reach + 1, mask.shape[1])
+    ink = mask[:, low:high].astype(np.float64)  # (H, w)
+    total = ink[0].copy()
+    came = np.zeros(ink.shape, np.int64)  # the step (-1, 0, +1) each cell was reached by
+    for row in range(1, len(ink)):
+        options = np.stack(
+            [np.r_[np.inf, total[:-1]] + CUT_STEP, total, np.r_[total[1:], np.inf] + CUT_STEP]
+        )  # (3, w): arriving from the left, from above, from the right
+        step = options.argmin(axis=0)
+        total = options[step, np.arange(len(total))] + ink[row]
+        came[row] = step - 1
+    path = np.empty(len(ink), np.int64)
+    x = int(np.argmin(total + CUT_STEP * np.abs(np.arange(low, high) - column) / len(ink)))
+    for row in range(len(ink) - 1, -1, -1):
+        path[row] = low + x
+        x += came[row, x]
+    return path
+
+
+def _hypotheses(pieces: list[_Blob], height: int) -> list[tuple[int, int]]:
+    """Runs [start, stop) of neighbouring pieces that may be one digit (every piece alone too)."""
+    runs = []
+    for start in range(len(pieces)):
+        union = pieces[start]
+        runs.append((start, start + 1))
+        for stop in range(start + 2, min(start + MAX_PIECES, len(pieces)) + 1):
+            following = pieces[stop - 1]
+            cols, _ = union.overlap(following)
+            touching = (union.cut and following.cut) or cols * min(
+                union.width, following.width
+            ) >= -JOIN_GAP * height
+            union = union.joined(following)
+            if not touching or union.width > MAX_WIDTH * height:
+                break
+            runs.append((start, stop))
+    return runs
+
+
+def _best_reading(runs: list[tuple[int, int]], scores: np.ndarray, n: int) -> list[int]:
+    """Indices into ``runs`` of the reading of pieces 0..n that scores best (dynamic
+    programming over where each digit ends)."""
+    best = np.full(n + 1, -np.inf)
+    best[0] = 0.0
+    came: list[int] = [-1] * (n + 1)
+    for stop in range(1, n + 1):
+        for i, (start, end) in enumerate(runs):
+            if end == stop and best[start] + scores[i] > best[stop]:
+                best[stop], came[stop] = best[start] + scores[i], i
+    chosen, stop = [], n
+    while stop > 0:
+        chosen.append(came[stop])
+        stop = runs[came[stop]][0]
+    return chosen[::-1]
+
+
+def _piece(ink: np.ndarray, blobs: Sequence[_Blob], origin: tuple[int, int]) -> Piece:
+    mask = np.logical_or.reduce([blob.mask for blob in blobs])
+    blob = _Blob.of(mask)
+    top, left = origin
+    box = (top + blob.rows[0], left + blob.cols[0], top + blob.rows[1], left + blob.cols[1])
+    return Piece(box, normalize_digit(np.where(mask, ink, 0.0)[_box(blob)]))
+
+
+def _box(blob: _Blob) -> tuple[slice, slice]:
+    return slice(*blob.rows), slice(*blob.cols)
+
+
+def segment_number(ink: np.ndarray, scorer: Scorer | None = None) -> list[Piece]:
+    """Split the ink of a written number into its digits, left to right.
 
     Args:
         ink: array (H, W) in [0, 1], ink high (from :func:`sketch_to_ink` or
             :func:`image_to_ink`).
+        scorer: scores candidate digits (see :data:`Scorer`); with one, touching digits are
+            cut apart and doubtful joins decided by how well each reading reads. Without one,
+            nothing is cut and strokes join by geometry alone.
 
     Returns:
-        A list of arrays of shape (28, 28), float32 in [0, 1], one per digit, left to right.
+        The digits found, left to right (see :class:`Piece`).
 
     Raises:
         EmptyImageError: no ink at all.
@@ -75,27 +262,57 @@ def segment_digits(ink: np.ndarray) -> list[np.ndarray]:
     labels, n = ndimage.label(ink > 0, structure=np.ones((3, 3)))
     if n == 0:
         raise EmptyImageError(_EMPTY_CANVAS)
-    areas = np.bincount(labels.ravel(), minlength=n + 1)
-    blobs = [
-        _Blob(
-            (box[0].start, box[0].stop), (box[1].start, box[1].stop), float(areas[i + 1]), [i + 1]
+    rows, cols = np.flatnonzero((labels > 0).any(axis=1)), np.flatnonzero((labels > 0).any(axis=0))
+    crop = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    ink, labels = ink[crop], labels[crop]
+    origin = (int(rows[0]), int(cols[0]))
+    components = [_Blob.of(labels == i) for i in range(1, n + 1)]
+    if scorer is None:
+        return [_piece(ink, [block], origin) for block in _blocks(components, OVERLAP_FRACTION)]
+    height = ink.shape[0]
+    pieces, wholes = _pieces(components, height)
+    runs = _hypotheses(pieces, height)
+    if len(runs) == len(pieces):  # nothing cut, nothing to join: no need to ask
+        return [_piece(ink, [piece], origin) for piece in pieces]
+    candidates: dict[tuple[int, int], Piece] = {}
+
+    def score(chosen: list[tuple[int, int]]) -> np.ndarray:
+        for run in chosen:
+            if run not in candidates:
+                candidates[run] = _piece(ink, pieces[run[0] : run[1]], origin)
+        scores = np.asarray(scorer([candidates[run].digit for run in chosen]), np.float64)
+        aspects = np.array(
+            [
+                (right - left) / (bottom - top)
+                for top, left, bottom, right in (candidates[run].box for run in chosen)
+            ]
         )
-        for i, box in enumerate(ndimage.find_objects(labels))
-    ]
-    merged = True
-    while merged:
-        merged = False
-        for a, b in itertools.combinations(blobs, 2):
-            if a.same_digit(b):
-                a.merge(b)
-                blobs.remove(b)
-                merged = True
-                break
-    while len(blobs) > 1:
-        small = min(blobs, key=lambda blob: blob.area)
-        if small.area >= PIECE_FRACTION * max(blob.area for blob in blobs):
-            break
-        blobs.remove(small)
-        min(blobs, key=lambda blob: abs(blob.centre - small.centre)).merge(small)
-    blobs.sort(key=lambda blob: blob.centre)
-    return [normalize_digit(np.where(np.isin(labels, blob.ids), ink, 0.0)) for blob in blobs]
+        return scores - ASPECT_COST * np.clip(aspects - MAX_ASPECT, 0.0, None)
+
+    within = all(any(a <= start and stop <= b for a, b in wholes) for start, stop in runs)
+    if within and set(wholes) <= set(runs) and (score(wholes) >= ACCEPT).all():
+        return [candidates[run] for run in wholes]  # every block reads well uncut
+    return [candidates[runs[i]] for i in _best_reading(runs, score(runs), len(pieces))]
+
+
+def _pieces(blobs: list[_Blob], height: int) -> tuple[list[_Blob], list[tuple[int, int]]]:
+    """The blocks of ``blobs``, wide ones cut in slices, left to right; and the run of pieces
+    [start, stop) each block became."""
+    pieces: list[_Blob] = []
+    wholes = []
+    for block in _blocks(blobs, NEST_FRACTION):
+        slices = _slices(block, height)
+        wholes.append((len(pieces), len(pieces) + len(slices)))
+        pieces += slices
+    return pieces, wholes
+
+
+def segment_digits(ink: np.ndarray, scorer: Scorer | None = None) -> list[np.ndarray]:
+    """The digits of a written number, left to right, each as MNIST 28×28.
+
+    :func:`segment_number` without the boxes: arrays of shape (28, 28), float32 in [0, 1].
+
+    Raises:
+        EmptyImageError: no ink at all.
+    """
+    return [piece.digit for piece in segment_number(ink, scorer)]

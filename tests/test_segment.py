@@ -1,0 +1,162 @@
+"""Cutting a written number into digits: touching digits split, strokes of one digit stay
+together, left to right, and an empty or one-digit canvas behaves as before."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from knn_digits.errors import EmptyImageError
+from knn_digits.models import DigitModel
+from knn_digits.preprocess import (
+    normalize_digit,
+    render_drawing,
+    render_strokes,
+    segment_digits,
+    segment_number,
+)
+from knn_digits.scoring import DigitScorer, distance_scale
+
+
+@pytest.fixture(scope="module")
+def model(mnist_train: tuple[np.ndarray, np.ndarray]) -> DigitModel:
+    # The default preset: the scorer's weights were chosen for it (knn_digits.scoring).
+    images, labels = mnist_train
+    return DigitModel("accurate").fit(images, labels)
+
+
+@pytest.fixture(scope="module")
+def scale(model: DigitModel) -> float:
+    return distance_scale(model)
+
+
+class Counting(DigitScorer):
+    """A DigitScorer that remembers how many digits it was asked to score."""
+
+    asked = 0
+
+    def __call__(self, digits: list[np.ndarray]) -> np.ndarray:
+        self.asked += len(digits)
+        return super().__call__(digits)
+
+
+def labels_of(scorer: DigitScorer, ink: np.ndarray) -> str:
+    digits = segment_digits(ink, scorer)
+    return "".join(str(d) for d in scorer.explain(digits)[0].argmax(axis=1))
+
+
+def components(ink: np.ndarray) -> int:
+    return int(ndimage.label(ink > 0, structure=np.ones((3, 3)))[1])
+
+
+def ink_of(layer: np.ndarray) -> np.ndarray:
+    return layer[:, :, 3].astype(np.float32) / 255
+
+
+def side_by_side(digits: Sequence[np.ndarray], overlap: int) -> np.ndarray:
+    """MNIST digits drawn 120 px high, each overlapping the one before by ``overlap`` px."""
+    layers = [
+        ink_of(render_drawing(d, canvas=(110, 150), size=120, brush_radius=6)) for d in digits
+    ]
+    layers = [layer[:, layer.any(axis=0)] for layer in layers]  # crop to the ink's columns
+    width = sum(layer.shape[1] for layer in layers) - overlap * (len(layers) - 1) + 20
+    ink = np.zeros((150, width), np.float32)
+    left = 10
+    for layer in layers:
+        ink[:, left : left + layer.shape[1]] = np.maximum(
+            ink[:, left : left + layer.shape[1]], layer
+        )
+        left += layer.shape[1] - overlap
+    return ink
+
+
+def strokes(*points: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Pen strokes (screen coordinates, y down) drawn 200 px high on a 300 px canvas."""
+    arrays = [np.array(p, np.float64) for p in points]
+    return ink_of(render_strokes(arrays, canvas=(300, 300), size=200, brush_radius=7, y_up=False))
+
+
+# ------------------------------------------------------------------ touching digits
+
+
+@pytest.mark.parametrize("pair", ["57", "80", "34", "96", "09"])
+def test_touching_digits_are_cut_apart(
+    pair: str,
+    model: DigitModel,
+    scale: float,
+    mnist_test: tuple[np.ndarray, np.ndarray],
+) -> None:
+    images, labels = mnist_test
+    scorer = DigitScorer(model, scale)
+    picks = []
+    for d in pair:  # the first of each class the model reads right on its own
+        for image in images[labels == int(d)][:20]:
+            ink = side_by_side([image], 0)
+            if labels_of(scorer, ink) == d:
+                picks.append(image)
+                break
+    apart = components(side_by_side(picks, -30))
+    overlap = next(o for o in range(0, 60, 2) if components(side_by_side(picks, o)) < apart)
+    ink = side_by_side(picks, overlap)
+    assert labels_of(scorer, ink) == pair
+
+
+# ------------------------------------------------------------------ one digit, several strokes
+
+
+SEVERAL_STROKES = {
+    # The L of a 4, and its upright written apart, not touching the bar.
+    "4": [[(20, 0), (0, 120), (110, 120)], [(80, 40), (80, 200)]],
+    # A 7 whose bar crosses its stem, and one whose bar is written apart to the left.
+    "7": [[(0, 0), (120, 0), (40, 200)], [(30, 100), (110, 100)]],
+    "7 ": [[(0, 0), (120, 0), (40, 200)], [(10, 100), (55, 100)]],
+    # A 1 with its flag and, written apart, its base.
+    "1": [[(0, 40), (40, 0), (40, 180)], [(0, 200), (80, 200)]],
+    # A 5 with its hat written apart.
+    "5": [[(10, 0), (10, 90), (90, 100), (90, 190), (0, 200)], [(20, -10), (110, -10)]],
+}
+
+
+@pytest.mark.parametrize("name", SEVERAL_STROKES)
+def test_strokes_of_one_digit_stay_together(name: str, model: DigitModel, scale: float) -> None:
+    ink = strokes(*SEVERAL_STROKES[name])
+    assert len(segment_digits(ink)) == 1
+    assert len(segment_digits(ink, DigitScorer(model, scale))) == 1
+
+
+# ------------------------------------------------------------------ order, empty, one digit
+
+
+def test_digits_come_left_to_right_with_their_boxes(
+    model: DigitModel, scale: float, mnist_test: tuple[np.ndarray, np.ndarray]
+) -> None:
+    images, labels = mnist_test
+    picks = [images[labels == d][0] for d in (7, 1, 4)]
+    ink = side_by_side(picks, overlap=-40)  # 40 px apart
+    pieces = segment_number(ink, DigitScorer(model, scale))
+    assert len(pieces) == 3
+    lefts = [piece.box[1] for piece in pieces]
+    assert lefts == sorted(lefts)
+    for piece in pieces:
+        top, left, bottom, right = piece.box  # 40 px apart: the box holds that digit only
+        np.testing.assert_allclose(piece.digit, normalize_digit(ink[top:bottom, left:right]))
+
+
+def test_an_empty_canvas_says_so(model: DigitModel, scale: float) -> None:
+    for scorer in (None, DigitScorer(model, scale)):
+        with pytest.raises(EmptyImageError):
+            segment_number(np.zeros((10, 10)), scorer)
+
+
+def test_one_digit_is_read_once_as_before(
+    model: DigitModel, scale: float, mnist_test: tuple[np.ndarray, np.ndarray]
+) -> None:
+    ink = side_by_side([mnist_test[0][0]], 0)
+    scorer = Counting(model, scale)
+    (piece,) = segment_number(ink, scorer)
+    assert scorer.asked == 0  # nothing in doubt: the model is not asked to score
+    np.testing.assert_allclose(piece.digit, normalize_digit(ink), atol=1e-6)
+    assert segment_digits(ink)[0].tobytes() == piece.digit.tobytes()
