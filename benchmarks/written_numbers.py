@@ -18,36 +18,30 @@ model reads the number of 28×28 candidates it read: on a shared machine the cou
 steadier measure of cost.
 
 Split: ``--split tune`` is writers 1–20, ``confirm`` writers 21–30 (look at it once the choices
-are made). Run: ``python benchmarks/numbers.py [--split confirm] [--numbers 200]
+are made). Run: ``python benchmarks/written_numbers.py [--split confirm] [--numbers 200]
 [--markdown table.md]``.
 """
 
 from __future__ import annotations
 
+import argparse
+import collections
+import datetime
+import functools
 import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-# Run as a script, this file would stand in for the standard library's ``numbers`` (which numpy
-# imports): look in its folder last, after the standard library.
-_HERE = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if p != _HERE] + [_HERE]
+import numpy as np
 
-import argparse  # noqa: E402
-import collections  # noqa: E402
-import datetime  # noqa: E402
-import functools  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from knn_digits.app import DigitService, handle_classify  # noqa: E402
-from knn_digits.datasets import PenDigit, read_pen_digits  # noqa: E402
-from knn_digits.models import DEFAULT_PRESET, load_model  # noqa: E402
-from knn_digits.preprocess import render_strokes  # noqa: E402
-from real_handwriting import DEFAULT_REALDATA, SPLITS  # noqa: E402
+from knn_digits.app import DigitService, handle_classify
+from knn_digits.datasets import PenDigit, read_pen_digits
+from knn_digits.models import DEFAULT_PRESET, load_model
+from knn_digits.preprocess import render_strokes
+from real_handwriting import DEFAULT_REALDATA, SPLITS
 
 CANVAS = (420, 420)  # the app's canvas (knn_digits.app.CANVAS)
 BRUSH_RADIUS = 7  # a 14 px brush
