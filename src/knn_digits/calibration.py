@@ -62,6 +62,6 @@ def fit_smoothing(
 def doubt(proba: np.ndarray) -> tuple[int, int] | None:
     """For one digit's probabilities (10,): (winner, runner-up) when the vote is close."""
     first, second = np.argsort(proba)[::-1][:2]
-    if proba[second] >= DOUBT_RATIO * proba[first]:
+    if proba[second] > DOUBT_RATIO * proba[first]:
         return int(first), int(second)
     return None
