@@ -1,0 +1,74 @@
+"""Styled references: the added pen stroke is where the style puts it, counts and seeds hold."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from knn_digits.models import DigitModel, get_preset
+from knn_digits.preprocess import normalize_digit
+from knn_digits.styles import STYLES, synthesize_styles
+
+
+def _upright_one() -> np.ndarray:
+    """A drawn "1": a vertical bar, through the drawing pipeline like the styled copies."""
+    ink = np.zeros((100, 100), np.float32)
+    ink[10:90, 48:53] = 1
+    return normalize_digit(ink)
+
+
+def test_a_flagged_one_gains_ink_up_and_to_the_left_of_its_stem() -> None:
+    one = _upright_one()
+    images = np.stack([one] * 8)
+    flagged, labels = synthesize_styles(images, np.ones(8, int), {1: 1.0}, seed=3)
+    assert flagged.shape == (8, 28, 28) and flagged.dtype == np.float32
+    assert set(labels) == {1}
+    assert 0 <= flagged.min() and flagged.max() <= 1
+
+    def left_of_stem(digit: np.ndarray) -> tuple[int, int]:
+        """Ink pixels left of the stem in the digit's upper half, and in its lower 40 %."""
+        rows, cols = np.nonzero(digit > 0.3)
+        left = cols < np.median(cols) - 1.5
+        upper = rows < rows.min() + 0.5 * np.ptp(rows)
+        lower = rows > rows.min() + 0.6 * np.ptp(rows)
+        return int((left & upper).sum()), int((left & lower).sum())
+
+    assert left_of_stem(one) == (0, 0)
+    for digit in flagged:
+        upper, lower = left_of_stem(digit)
+        assert upper >= 2 and lower == 0  # a flag at the top, nothing added below
+
+
+def test_counts_follow_the_shares_and_the_seed_repeats() -> None:
+    one = _upright_one()
+    images = np.stack([one] * 10 + [np.zeros((28, 28), np.float32)] * 4)
+    labels = np.array([1] * 10 + [3] * 4)
+    first, first_labels = synthesize_styles(images, labels, {1: 0.3}, seed=5)
+    again, _ = synthesize_styles(images, labels, {1: 0.3}, seed=5)
+    assert len(first) == 3 and list(first_labels) == [1, 1, 1]
+    np.testing.assert_array_equal(first, again)
+    none, none_labels = synthesize_styles(images, labels, {1: 0.0})
+    assert none.shape == (0, 28, 28) and none_labels.shape == (0,)
+
+
+def test_a_label_without_a_style_is_refused() -> None:
+    missing = next(label for label in range(10) if label not in STYLES)
+    with pytest.raises(ValueError, match="no style for label"):
+        synthesize_styles(np.zeros((1, 28, 28)), np.array([missing]), {missing: 0.5})
+
+
+def test_a_styled_preset_adds_its_copies_once_even_through_save_and_load(
+    tmp_path, mnist_train
+) -> None:
+    images, labels = mnist_train[0][:600], mnist_train[1][:600]
+    preset = dataclasses.replace(get_preset("raw"), name="styled", styles=((1, 0.5),))
+    model = DigitModel(preset).fit(images, labels)
+    ones = int((labels == 1).sum())
+    assert len(model.train_labels_) == 600 + round(0.5 * ones)
+    model.save(tmp_path / "styled.npz")
+    loaded = DigitModel.load(tmp_path / "styled.npz")
+    assert loaded.preset == preset
+    np.testing.assert_array_equal(loaded.train_labels_, model.train_labels_)
+    np.testing.assert_array_equal(loaded.predict(images[:50]), model.predict(images[:50]))
