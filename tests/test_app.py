@@ -447,6 +447,8 @@ def test_a_visitor_cannot_see_delete_or_export_anothers_samples(
     (sample,) = alice.store.samples()
     message, gallery = app.handle_delete(bob, sample.id)
     assert message == f"⚠️ There is no sample #{sample.id} of yours." and gallery == []
+    assert app.handle_delete(bob, 1e30)[0] == f"⚠️ There is no sample #{int(1e30)} of yours."
+    assert app.handle_delete(bob, float("inf"))[0].startswith("⚠️ Pick a sample")
     assert app.handle_export(bob) == ("⚠️ There are no samples to export yet.", None)
     assert app.handle_select_sample(bob, 0) is None
     app.handle_use_samples(bob, False)  # bob's switch is his own

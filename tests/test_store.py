@@ -141,6 +141,7 @@ def test_each_visitor_sees_only_their_own_samples(store: SampleStore, tmp_path: 
     assert not bob.delete(alice_ids[0]) and not store.delete(alice_ids[0])
     assert not alice.delete(owner_id) and not alice.delete(bob_id)
     assert alice.delete(alice_ids[0]) and [s.id for s in alice.samples()] == alice_ids[1:]
+    assert not alice.delete(0) and not alice.delete(-1) and not alice.delete(10**30)
     # Exports hold one's own samples only.
     _, label_path = bob.export_idx(tmp_path / "bob")
     assert read_idx(label_path).tolist() == [3]

@@ -105,6 +105,10 @@ def test_a_reloaded_page_becomes_its_visitor_again(tmp_path: Path, clock: Clock)
     # A forged or damaged token is a new visitor, never someone else.
     stranger, new = visitors.restore("page-3", token[:-1] + "?")
     assert new != token and len(stranger.store) == 0
+    # A session that taught before its page finished loading stays that visitor.
+    early = visitors.for_session("page-4")
+    early.teach()
+    assert visitors.restore("page-4", None)[0].store.visitor == early.store.visitor
 
 
 def test_forgotten_views_are_rebuilt_from_the_store(tmp_path: Path, clock: Clock) -> None:

@@ -429,7 +429,7 @@ def handle_delete(
     service: DigitService, sample_id: float | None
 ) -> tuple[str, list[tuple[np.ndarray, str]]]:
     """Delete a taught sample by id. Returns (message, the samples gallery)."""
-    if sample_id is None:
+    if sample_id is None or not np.isfinite(sample_id):
         return "⚠️ Pick a sample (click it) or type its number first.", _sample_gallery(service)
     if service.delete_sample(int(sample_id)):
         return f"Deleted sample #{int(sample_id)}.", _sample_gallery(service)

@@ -173,6 +173,8 @@ class SampleStore:
 
     def delete(self, sample_id: int) -> bool:
         """Delete one of this person's samples; False if they have none with that id."""
+        if not 0 < sample_id < 2**63:  # SQLite's ids; a bigger number would not even bind
+            return False
         with self._connect() as db:
             query = "DELETE FROM samples WHERE id = ? AND visitor = ?"
             return db.execute(query, (int(sample_id), self.visitor)).rowcount > 0

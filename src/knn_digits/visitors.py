@@ -128,13 +128,15 @@ class Visitors(Generic[View]):
     def restore(self, session: str | None, token: object) -> tuple[View, str]:
         """A page (re)loaded with the token its browser kept: this session is that visitor.
 
-        A missing or malformed token makes a new visitor. Returns (their view, their token).
+        Without a valid token the session stays the visitor it already is (it may have
+        taught before the page finished loading), or becomes a new one. Returns (their view,
+        their token).
         """
-        if visitor_key(token) is None:
-            token = new_token()
-        assert isinstance(token, str)
-        if session:
-            with self._lock:
+        with self._lock:
+            if visitor_key(token) is None:
+                token = (self._sessions.get(session) if session else None) or new_token()
+            assert isinstance(token, str)
+            if session:
                 self._sessions[session] = token
                 self._sessions.move_to_end(session)
                 while len(self._sessions) > SESSIONS:
