@@ -540,3 +540,24 @@ def test_the_public_demo_keeps_the_api_and_remembers_visitors(public: app.DigitS
     assert [type(block).__name__ for block in api["teach"].inputs] == ["Sketchpad", "Radio"]
     stored = [block for block in demo.blocks.values() if isinstance(block, gr.BrowserState)]
     assert len(stored) == 1 and stored[0].storage_key == "knn-digits-visitor"
+
+
+def test_visitors_reading_and_teaching_from_many_threads(
+    tmp_path: Path, small_loader: Callable[[str], DigitModel], digits: dict[int, np.ndarray]
+) -> None:
+    public = app.DigitService(
+        small_loader("raw"), SampleStore(tmp_path / "s.sqlite3"), loader=small_loader, public=True
+    )
+    seven = drawn(digits[7])
+
+    def work(i: int) -> object:
+        visitor = public.for_visitor(f"session-{i % 3}")
+        if i < 3:
+            return app.handle_teach(visitor, seven, str(i))[0]
+        return top(app.handle_classify(visitor, seven)[0])
+
+    with ThreadPoolExecutor(6) as pool:
+        taught = list(pool.map(work, range(3)))
+        answers = list(pool.map(work, range(3, 30)))
+    assert all(message.startswith("Learned") for message in taught)  # type: ignore[union-attr]
+    assert answers == [str(i % 3) for i in range(3, 30)]  # each session its own taught label

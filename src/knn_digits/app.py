@@ -10,6 +10,11 @@ file) and ``/teach`` (Sketchpad value, digit "0"–"9"); each returns its main r
 A number is cut into digits by recognition-driven segmentation (the model scores the ways to
 cut it, :mod:`knn_digits.scoring`); ``segmentation`` shows the cut it chose.
 
+In public mode (``knn-digits app --public``) every handler gets the service as the calling
+visitor sees it (:meth:`DigitService.for_visitor`, by gradio's session): a
+:class:`VisitorService` with their own samples on top of the shared model. Who is who, and the
+limits: :mod:`knn_digits.visitors`.
+
 Works offline: analytics and telemetry are switched off before gradio is imported, and the
 default theme loads nothing from outside.
 """
@@ -269,6 +274,9 @@ class VisitorService(DigitService):
         base, self._shared_scale, self._admit = shared.model, shared._scale, admit
         super().__init__(PersonalModel(base), store, loader=lambda _: PersonalModel(base))
         self.public = True
+        # One reading at a time, for all visitors, as in local mode: a search uses every core
+        # anyway, and numba's fallback threading layer can't run two parallel kernels at once.
+        self._lock = shared._lock
 
     def _distance_scale(self, model: DigitModel) -> float:
         return self._shared_scale  # the shared model's: measuring costs a search per visitor
@@ -645,7 +653,9 @@ def build_demo(service: DigitService) -> gr.Blocks:
         preset.input(bind(handle_preset), preset, notice, api_name="preset").then(
             bind(handle_about), None, [about, figures], api_visibility="private"
         ).then(bind(handle_neighbour_columns), None, neighbours, api_visibility="private")
-        demo.load(bind(handle_about), None, [about, figures], api_visibility="private")
+        # The same for everyone: no visitor is made (or looked up) for it.
+        about_model = functools.partial(handle_about, service)
+        demo.load(about_model, None, [about, figures], api_visibility="private")
         if service.visitors is not None:
             _remember_visitors(demo, service.visitors, samples, use_samples)
     return demo

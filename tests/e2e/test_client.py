@@ -259,3 +259,17 @@ def test_the_limits_answer_clearly_and_the_app_keeps_serving(
     assert refused.startswith("⚠️ That's 3 teachings in a minute") and "wait" in refused
     assert top(carol.predict(seven, api_name="/classify")) == "1"  # still serving, still hers
     assert teach(dave).startswith("Learned")  # the limits are each visitor's own
+
+
+def test_visitors_reading_at_once_get_their_own_answers(
+    visitors: Callable[[], Any], seven: dict[str, Any]
+) -> None:
+    erin, frank = visitors(), visitors()
+    assert erin.predict(seven, "9", api_name="/teach")[0].startswith("Learned")
+    jobs = [
+        (who, client.submit(seven, api_name="/classify"))
+        for _ in range(6)
+        for who, client in (("erin", erin), ("frank", frank))
+    ]
+    answers = {(who, top(job.result(timeout=120))) for who, job in jobs}
+    assert answers == {("erin", "9"), ("frank", "7")}
