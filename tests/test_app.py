@@ -456,6 +456,10 @@ def test_a_visitor_cannot_see_delete_or_export_anothers_samples(
     message, paths = app.handle_export(alice)
     assert message.startswith("Exported 1 samples") and paths is not None
     assert read_idx(paths[1]).tolist() == [2]
+    app.handle_teach(bob, seven, "3")
+    again, bobs = app.handle_export(alice)[1], app.handle_export(bob)[1]
+    assert again == paths and bobs is not None and read_idx(bobs[1]).tolist() == [3]
+    assert Path(bobs[0]).parent != Path(paths[0]).parent  # one folder each, reused
     assert app.handle_delete(alice, sample.id)[0] == f"Deleted sample #{sample.id}."
     assert top(app.handle_classify(alice, seven)[0]) == "7"
 
@@ -494,6 +498,15 @@ def test_the_limits_answer_with_a_message(
     assert answers[0].startswith("Learned") and answers[1].startswith("Learned")
     assert answers[2].startswith("⚠️ That's 5 teachings in a minute")
     assert top(app.handle_classify(alice, drawn(digits[3]))[0]) == "3"  # still serving
+
+
+def test_in_local_mode_every_session_is_the_owner(
+    service: app.DigitService, digits: dict[int, np.ndarray]
+) -> None:
+    assert service.for_visitor("session-a") is service is service.for_visitor(None)
+    message, _ = app.handle_teach(service.for_visitor("session-a"), drawn(digits[7]), "2")
+    assert service.store is not None and str(service.store.path) in message
+    assert top(app.handle_classify(service.for_visitor("session-b"), drawn(digits[7]))[0]) == "2"
 
 
 def test_the_owners_samples_are_not_shown_or_used_in_public(

@@ -41,6 +41,7 @@ import tempfile  # noqa: E402
 import threading  # noqa: E402
 from collections.abc import Callable, Mapping, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
@@ -253,6 +254,10 @@ class DigitService:
             self._rebuild()
         return True
 
+    def export_folder(self) -> Path:
+        """A fresh folder for an export of the samples."""
+        return Path(tempfile.mkdtemp(prefix="knn-digits-export-"))
+
     def set_samples_enabled(self, enabled: bool) -> None:
         """Switch the taught samples on or off (remembered in the store)."""
         with self._changing:
@@ -280,6 +285,12 @@ class VisitorService(DigitService):
 
     def _distance_scale(self, model: DigitModel) -> float:
         return self._shared_scale  # the shared model's: measuring costs a search per visitor
+
+    def export_folder(self) -> Path:
+        """The visitor's one export folder, overwritten by each export: a stranger exporting
+        again and again does not fill the server's disk."""
+        assert self.store is not None
+        return Path(tempfile.gettempdir()) / "knn-digits-exports" / self.store.visitor[:32]
 
     def teach(self, digit: np.ndarray, label: int) -> int | None:
         """As :meth:`DigitService.teach`, or :class:`LimitError` when a limit says no."""
@@ -455,7 +466,7 @@ def handle_export(service: DigitService) -> tuple[str, list[str] | None]:
     """Export the samples as IDX files. Returns (message, file paths to download)."""
     if service.store is None or len(service.store) == 0:
         return "⚠️ There are no samples to export yet.", None
-    paths = service.store.export_idx(tempfile.mkdtemp(prefix="knn-digits-export-"))
+    paths = service.store.export_idx(service.export_folder())
     return f"Exported {len(service.store)} samples in MNIST's IDX format.", [str(p) for p in paths]
 
 

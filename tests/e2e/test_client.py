@@ -153,6 +153,7 @@ def test_teaching_is_used_at_once_and_stored(
     assert top(client.predict(seven, api_name="/classify")) == "7"
     message, samples = client.predict(seven, "4", api_name="/teach")
     assert message.startswith("Learned: this is a 4"), message
+    assert str(server.store) in message  # the owner is told where the samples are kept
     try:
         assert top(client.predict(seven, api_name="/classify")) == "4"
         stored = SampleStore(server.store).samples()
