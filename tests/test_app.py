@@ -24,6 +24,7 @@ from knn_digits.datasets import load_mnist, read_idx
 from knn_digits.models import PRESETS, DigitModel
 from knn_digits.preprocess import render_drawing, render_photo, sketch_to_mnist
 from knn_digits.store import SampleStore
+from knn_digits.visitors import Limits
 
 N_TRAIN = 5000
 
@@ -403,3 +404,173 @@ def test_a_close_vote_is_shown_as_doubt() -> None:
     assert text.startswith("It's a **7 or 1?**") and "teach it the right digit" in text
     text = app._explain(reading([0.95, 0.05]), "accurate")
     assert text.startswith("It's a **7**.") and "teach" not in text
+
+
+# ------------------------------------------------------------------ public mode: visitors
+
+
+@pytest.fixture
+def public(tmp_path: Path, small_loader: Callable[[str], DigitModel]) -> app.DigitService:
+    return app.DigitService(
+        small_loader("raw"),
+        SampleStore(tmp_path / "samples.sqlite3"),
+        loader=small_loader,
+        public=True,
+        limits=Limits(teach_per_minute=5, samples_per_visitor=3),
+    )
+
+
+def test_a_visitors_teaching_changes_their_answers_only(
+    public: app.DigitService, digits: dict[int, np.ndarray]
+) -> None:
+    seven = drawn(digits[7])
+    alice, bob = public.for_visitor("session-a"), public.for_visitor("session-b")
+    message, gallery = app.handle_teach(alice, seven, "2")
+    assert message.startswith("Learned: this is a 2 (sample #1, yours only)")
+    assert "/" not in message and "sqlite" not in message  # no server path for strangers
+    label, neighbours, _, _, _ = app.handle_classify(alice, seven)
+    assert top(label) == "2" and neighbours[0][1] == "2 · d=0.00 · yours"
+    assert top(app.handle_classify(bob, seven)[0]) == "7"
+    assert top(app.handle_classify(public, seven)[0]) == "7"  # the shared model is untouched
+    # The same session is the same visitor on every call.
+    assert top(app.handle_classify(public.for_visitor("session-a"), seven)[0]) == "2"
+    assert [caption for _, caption in gallery] == ["#1 → 2"]
+
+
+def test_a_visitor_cannot_see_delete_or_export_anothers_samples(
+    public: app.DigitService, digits: dict[int, np.ndarray]
+) -> None:
+    seven = drawn(digits[7])
+    alice, bob = public.for_visitor("session-a"), public.for_visitor("session-b")
+    app.handle_teach(alice, seven, "2")
+    assert alice.store is not None and bob.store is not None
+    (sample,) = alice.store.samples()
+    message, gallery = app.handle_delete(bob, sample.id)
+    assert message == f"⚠️ There is no sample #{sample.id} of yours." and gallery == []
+    assert app.handle_delete(bob, 1e30)[0] == f"⚠️ There is no sample #{int(1e30)} of yours."
+    assert app.handle_delete(bob, float("inf"))[0].startswith("⚠️ Pick a sample")
+    assert app.handle_export(bob) == ("⚠️ There are no samples to export yet.", None)
+    assert app.handle_select_sample(bob, 0) is None
+    app.handle_use_samples(bob, False)  # bob's switch is his own
+    assert top(app.handle_classify(alice, seven)[0]) == "2"
+    message, paths = app.handle_export(alice)
+    assert message.startswith("Exported 1 samples") and paths is not None
+    assert read_idx(paths[1]).tolist() == [2]
+    app.handle_teach(bob, seven, "3")
+    again, bobs = app.handle_export(alice)[1], app.handle_export(bob)[1]
+    assert again == paths and bobs is not None and read_idx(bobs[1]).tolist() == [3]
+    assert Path(bobs[0]).parent != Path(paths[0]).parent  # one folder each, reused
+    assert app.handle_delete(alice, sample.id)[0] == f"Deleted sample #{sample.id}."
+    assert top(app.handle_classify(alice, seven)[0]) == "7"
+
+
+def test_a_visitor_comes_back_after_a_restart_with_their_token(
+    public: app.DigitService,
+    digits: dict[int, np.ndarray],
+    small_loader: Callable[[str], DigitModel],
+) -> None:
+    seven = drawn(digits[7])
+    assert public.visitors is not None
+    alice, token = public.visitors.restore("page-1", None)
+    app.handle_teach(alice, seven, "2")
+    restarted = app.DigitService(
+        small_loader("raw"), SampleStore(public.visitors.store.path), public=True
+    )
+    assert restarted.visitors is not None
+    again, same = restarted.visitors.restore("page-2", token)
+    assert same == token and top(app.handle_classify(again, seven)[0]) == "2"
+    stranger, _ = restarted.visitors.restore("page-3", None)
+    assert top(app.handle_classify(stranger, seven)[0]) == "7"
+
+
+def test_the_limits_answer_with_a_message(
+    public: app.DigitService, digits: dict[int, np.ndarray]
+) -> None:
+    alice = public.for_visitor("session-a")
+    answers = [app.handle_teach(alice, drawn(digits[d]), str(d))[0] for d in range(4)]
+    assert all(answer.startswith("Learned") for answer in answers[:3])
+    assert answers[3].startswith("⚠️ You have 3 samples, the most one visitor may keep")
+    assert alice.store is not None
+    for sample in alice.store.samples():
+        app.handle_delete(alice, sample.id)
+    answers = [app.handle_teach(alice, drawn(digits[d]), str(d))[0] for d in range(3)]
+    # Refused teachings don't count: these are the fourth and fifth this minute, then no more.
+    assert answers[0].startswith("Learned") and answers[1].startswith("Learned")
+    assert answers[2].startswith("⚠️ That's 5 teachings in a minute")
+    assert top(app.handle_classify(alice, drawn(digits[3]))[0]) == "3"  # still serving
+
+
+def test_in_local_mode_every_session_is_the_owner(
+    service: app.DigitService, digits: dict[int, np.ndarray]
+) -> None:
+    assert service.for_visitor("session-a") is service is service.for_visitor(None)
+    message, _ = app.handle_teach(service.for_visitor("session-a"), drawn(digits[7]), "2")
+    assert service.store is not None and str(service.store.path) in message
+    assert top(app.handle_classify(service.for_visitor("session-b"), drawn(digits[7]))[0]) == "2"
+
+
+def test_the_owners_samples_are_not_shown_or_used_in_public(
+    tmp_path: Path, small_loader: Callable[[str], DigitModel], digits: dict[int, np.ndarray]
+) -> None:
+    store = SampleStore(tmp_path / "samples.sqlite3")
+    owner = app.DigitService(small_loader("raw"), store, loader=small_loader)
+    app.handle_teach(owner, drawn(digits[7]), "2")
+    public = app.DigitService(small_loader("raw"), store, loader=small_loader, public=True)
+    visitor = public.for_visitor("session-a")
+    assert top(app.handle_classify(visitor, drawn(digits[7]))[0]) == "7"
+    assert app.handle_delete(visitor, 1)[0] == "⚠️ There is no sample #1 of yours."
+    assert len(store) == 1  # and back home, the owner's sample is there as before
+    assert top(app.handle_classify(owner, drawn(digits[7]))[0]) == "2"
+
+
+def test_strangers_cannot_switch_the_preset_or_see_server_paths(
+    public: app.DigitService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    visitor = public.for_visitor("session-a")
+    assert app.handle_preset(visitor, "fast") == "⚠️ This shared app keeps the preset `raw`."
+    assert public.preset == "raw"
+    monkeypatch.setenv("KNN_DIGITS_HOME", str(tmp_path / "home"))
+    folder = tmp_path / "home" / "reports" / "raw"
+    text, _ = app.handle_about(visitor)
+    assert "No evaluation report" in text and str(tmp_path) not in text
+    folder.mkdir(parents=True)
+    Image.new("L", (40, 30)).save(folder / "confusion.png")
+    figures = [{"filename": "confusion.png", "title": "Confusion matrix"}]
+    metrics = {"error_rate": 0.03, "n_test": 10, "figures": figures}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    text, _ = app.handle_about(visitor)
+    assert "3.00 %" in text and str(tmp_path) not in text
+
+
+def test_the_public_demo_keeps_the_api_and_remembers_visitors(public: app.DigitService) -> None:
+    async def build() -> gr.Blocks:
+        return app.build_demo(public)
+
+    with ThreadPoolExecutor(1) as worker:
+        demo = worker.submit(asyncio.run, build()).result()
+    api = {fn.api_name: fn for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert {"classify", "teach", "delete_sample", "export_samples"} <= set(api)
+    assert [type(block).__name__ for block in api["teach"].inputs] == ["Sketchpad", "Radio"]
+    stored = [block for block in demo.blocks.values() if isinstance(block, gr.BrowserState)]
+    assert len(stored) == 1 and stored[0].storage_key == "knn-digits-visitor"
+
+
+def test_visitors_reading_and_teaching_from_many_threads(
+    tmp_path: Path, small_loader: Callable[[str], DigitModel], digits: dict[int, np.ndarray]
+) -> None:
+    public = app.DigitService(
+        small_loader("raw"), SampleStore(tmp_path / "s.sqlite3"), loader=small_loader, public=True
+    )
+    seven = drawn(digits[7])
+
+    def work(i: int) -> object:
+        visitor = public.for_visitor(f"session-{i % 3}")
+        if i < 3:
+            return app.handle_teach(visitor, seven, str(i))[0]
+        return top(app.handle_classify(visitor, seven)[0])
+
+    with ThreadPoolExecutor(6) as pool:
+        taught = list(pool.map(work, range(3)))
+        answers = list(pool.map(work, range(3, 30)))
+    assert all(message.startswith("Learned") for message in taught)  # type: ignore[union-attr]
+    assert answers == [str(i % 3) for i in range(3, 30)]  # each session its own taught label

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from knn_digits.cli import main
+from knn_digits.visitors import Limits
 
 
 def test_evaluate_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -236,3 +237,37 @@ def test_download_from_a_local_mirror(tmp_path: Path, serve, capsys) -> None:
         main(["download", "--dest", str(tmp_path / "d2"), "--mirror", "http://127.0.0.1:9/"]) == 1
     )
     assert "could not download train-images-idx3-ubyte" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "public", "notice"),
+    [
+        ([], False, False),
+        (["--host", "::1"], False, False),
+        (["--public"], True, False),
+        (["--host", "0.0.0.0"], True, True),
+        (["--host", "0.0.0.0", "--public"], True, False),
+    ],
+)
+def test_app_serves_strangers_in_public_mode_off_loopback(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    options: list[str],
+    public: bool,
+    notice: bool,
+) -> None:
+    import knn_digits.app
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(knn_digits.app, "launch", lambda **kwargs: calls.append(kwargs))
+    assert main(["app", *options, "--samples-per-visitor", "7"]) == 0
+    assert calls[0]["public"] is public
+    limits = calls[0]["limits"]
+    assert isinstance(limits, Limits) and limits.samples_per_visitor == 7
+    err = capsys.readouterr().err
+    assert ("public mode" in err) is notice and len(err.splitlines()) == int(notice)
+
+
+def test_app_refuses_a_limit_of_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["app", "--public", "--teach-per-minute", "0"]) == 1
+    assert "teach_per_minute must be at least 1, got 0" in capsys.readouterr().err

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
@@ -11,7 +14,7 @@ import numpy as np
 import pytest
 
 from knn_digits.datasets import read_idx
-from knn_digits.store import STORE_FILENAME, SampleStore, default_store_path
+from knn_digits.store import SCHEMA_VERSION, STORE_FILENAME, SampleStore, default_store_path
 
 
 @pytest.fixture
@@ -120,3 +123,98 @@ def test_store_location_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("KNN_DIGITS_HOME")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     assert default_store_path() == tmp_path / "xdg" / "knn-digits" / STORE_FILENAME
+
+
+# ------------------------------------------------------------------ visitors
+
+
+def test_each_visitor_sees_only_their_own_samples(store: SampleStore, tmp_path: Path) -> None:
+    alice, bob = store.for_visitor("a" * 64), store.for_visitor("b" * 64)
+    owner_id = store.add(random_digits(1)[0], 1)
+    alice_ids = [alice.add(digit, 2) for digit in random_digits(2, seed=1)]
+    bob_id = bob.add(random_digits(1, seed=2)[0], 3)
+    assert [s.id for s in store.samples()] == [owner_id] and len(store) == 1
+    assert [s.id for s in alice.samples()] == alice_ids and len(alice) == 2
+    assert [s.id for s in bob.samples()] == [bob_id] and alice.arrays()[1].tolist() == [2, 2]
+    assert store.count_all() == alice.count_all() == 4
+    # Nobody deletes another's sample, the owner included; each deletes their own.
+    assert not bob.delete(alice_ids[0]) and not store.delete(alice_ids[0])
+    assert not alice.delete(owner_id) and not alice.delete(bob_id)
+    assert alice.delete(alice_ids[0]) and [s.id for s in alice.samples()] == alice_ids[1:]
+    assert not alice.delete(0) and not alice.delete(-1) and not alice.delete(10**30)
+    # Exports hold one's own samples only.
+    _, label_path = bob.export_idx(tmp_path / "bob")
+    assert read_idx(label_path).tolist() == [3]
+
+
+def test_each_visitor_has_their_own_switch(store: SampleStore) -> None:
+    alice, bob = store.for_visitor("a" * 64), store.for_visitor("b" * 64)
+    alice.enabled = False
+    assert alice.enabled is False and bob.enabled is True and store.enabled is True
+    store.enabled = False
+    assert bob.enabled is True and SampleStore(store.path).for_visitor("a" * 64).enabled is False
+
+
+def test_the_owner_key_is_not_a_visitor_key(store: SampleStore) -> None:
+    with pytest.raises(ValueError, match="owner"):
+        store.for_visitor("")
+
+
+# Today's schema before visitors existed (version 1), exactly as earlier releases created it.
+_VERSION_1 = """
+CREATE TABLE samples (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    label   INTEGER NOT NULL CHECK (label BETWEEN 0 AND 9),
+    image   BLOB    NOT NULL CHECK (length(image) = 784),
+    created TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def test_a_version_1_store_is_migrated_and_its_samples_stay_the_owners(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    digits = random_digits(3)
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(_VERSION_1)
+        db.executemany(
+            "INSERT INTO samples (label, image) VALUES (?, ?)",
+            [(label, digit.tobytes()) for digit, label in zip(digits, (7, 1, 7), strict=True)],
+        )
+        db.execute("INSERT INTO settings VALUES ('enabled', '0')")
+        db.commit()
+    store = SampleStore(path)
+    images, labels = store.arrays()
+    np.testing.assert_array_equal(images, digits)
+    assert labels.tolist() == [7, 1, 7] and store.enabled is False
+    assert len(store.for_visitor("c" * 64)) == 0 and store.for_visitor("c" * 64).enabled
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        indexes = [row[1] for row in db.execute("PRAGMA index_list(samples)")]
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM samples WHERE visitor = ? ORDER BY id", ("c",)
+        ).fetchall()
+    assert "samples_by_visitor" in indexes and "samples_by_visitor" in str(plan)
+    # Opening again changes nothing, and new samples get ids after the old ones.
+    assert SampleStore(path).add(digits[0], 2) == 4 and len(SampleStore(path)) == 4
+
+
+def test_what_was_stored_survives_kill_9(tmp_path: Path) -> None:
+    path = tmp_path / "killed.sqlite3"
+    # A process stores samples for two people, then is killed outright, mid-life.
+    script = textwrap.dedent(
+        f"""
+        import os, signal, numpy as np
+        from knn_digits.store import SampleStore
+        store = SampleStore({str(path)!r})
+        for i in range(20):
+            store.add(np.full((28, 28), i, np.uint8), i % 10)
+            store.for_visitor("d" * 64).add(np.full((28, 28), i, np.uint8), 9)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert result.returncode == -9, result.stderr.decode()
+    store = SampleStore(path)
+    assert len(store) == 20 and len(store.for_visitor("d" * 64)) == 20
+    assert [p.name for p in tmp_path.iterdir()] == ["killed.sqlite3"]  # one file, no journal

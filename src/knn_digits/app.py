@@ -10,6 +10,11 @@ file) and ``/teach`` (Sketchpad value, digit "0"–"9"); each returns its main r
 A number is cut into digits by recognition-driven segmentation (the model scores the ways to
 cut it, :mod:`knn_digits.scoring`); ``segmentation`` shows the cut it chose.
 
+In public mode (``knn-digits app --public``) every handler gets the service as the calling
+visitor sees it (:meth:`DigitService.for_visitor`, by gradio's session): a
+:class:`VisitorService` with their own samples on top of the shared model. Who is who, and the
+limits: :mod:`knn_digits.visitors`.
+
 Works offline: analytics and telemetry are switched off before gradio is imported, and the
 default theme loads nothing from outside.
 """
@@ -36,6 +41,7 @@ import tempfile  # noqa: E402
 import threading  # noqa: E402
 from collections.abc import Callable, Mapping, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
@@ -44,7 +50,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from knn_digits import features  # noqa: E402
 from knn_digits.calibration import doubt  # noqa: E402
-from knn_digits.errors import KnnDigitsError  # noqa: E402
+from knn_digits.errors import KnnDigitsError, LimitError  # noqa: E402
 from knn_digits.models import (  # noqa: E402
     DEFAULT_PRESET,
     PRESETS,
@@ -53,6 +59,7 @@ from knn_digits.models import (  # noqa: E402
     to_uint8,
 )
 from knn_digits.paths import report_dir  # noqa: E402
+from knn_digits.personal import PersonalModel  # noqa: E402
 from knn_digits.preprocess import (  # noqa: E402
     image_to_ink,
     load_image,
@@ -63,10 +70,12 @@ from knn_digits.preprocess import (  # noqa: E402
 from knn_digits.report import report_figures  # noqa: E402
 from knn_digits.scoring import DigitScorer, distance_scale  # noqa: E402
 from knn_digits.store import SampleStore, default_store_path  # noqa: E402
+from knn_digits.visitors import Limits, Visitors  # noqa: E402
 
 __all__ = [
     "DigitService",
     "Reading",
+    "VisitorService",
     "build_demo",
     "handle_classify",
     "handle_classify_image",
@@ -129,6 +138,10 @@ class DigitService:
         store: where taught samples live; ``None`` keeps them in memory only.
         loader: builds a fresh model for a preset name (``load_model``); used to switch
             presets and to forget deleted samples (a k-NN can add but not remove).
+        public: serve strangers (:mod:`knn_digits.visitors`): ``store`` then holds each
+            visitor's samples, used through :meth:`for_visitor` only; ``model`` stays
+            MNIST's (and ``--references``') for everyone, the owner's samples unused.
+        limits: what visitors may store (public only; :class:`~knn_digits.visitors.Limits`).
     """
 
     def __init__(
@@ -137,8 +150,18 @@ class DigitService:
         store: SampleStore | None = None,
         *,
         loader: Callable[[str], DigitModel] = load_model,
+        public: bool = False,
+        limits: Limits | None = None,
     ) -> None:
-        self.store = store
+        if public and store is None:
+            raise ValueError("a public app needs a store for its visitors' samples")
+        self.public = public
+        self.visitors: Visitors[VisitorService] | None = (
+            Visitors(store, self._visitor_service, limits=limits)
+            if public and store is not None
+            else None
+        )
+        self.store = None if public else store
         self._loader = loader
         self._lock = threading.Lock()  # held briefly: reading or swapping the model
         self._changing = threading.Lock()  # held across a whole change of samples or model
@@ -161,9 +184,19 @@ class DigitService:
         n_base = len(model.train_labels_)
         if self.store is not None and self.store.enabled and len(self.store):
             model.add(*with_variants(*self.store.arrays()))
-        scale = distance_scale(model)
+        scale = self._distance_scale(model)
         with self._lock:
             self._model, self._n_base, self._scale = model, n_base, scale
+
+    def _distance_scale(self, model: DigitModel) -> float:
+        return distance_scale(model)
+
+    def for_visitor(self, session: str | None) -> DigitService:
+        """The service as the visitor of this gradio session sees it; locally, itself."""
+        return self if self.visitors is None else self.visitors.for_session(session)
+
+    def _visitor_service(self, store: SampleStore, admit: Callable[[], None]) -> VisitorService:
+        return VisitorService(self, store, admit)
 
     def read(self, digits: list[np.ndarray]) -> Reading:
         """Classify digits (28, 28) float in [0, 1], with the neighbours that voted."""
@@ -221,6 +254,10 @@ class DigitService:
             self._rebuild()
         return True
 
+    def export_folder(self) -> Path:
+        """A fresh folder for an export of the samples."""
+        return Path(tempfile.mkdtemp(prefix="knn-digits-export-"))
+
     def set_samples_enabled(self, enabled: bool) -> None:
         """Switch the taught samples on or off (remembered in the store)."""
         with self._changing:
@@ -228,6 +265,37 @@ class DigitService:
                 return
             self.store.enabled = enabled
             self._rebuild()
+
+
+class VisitorService(DigitService):
+    """One visitor of a public app: the shared model with their own samples on top.
+
+    The model is a :class:`~knn_digits.personal.PersonalModel` over the shared one, so their
+    samples change their answers only; ``store`` is their part of the store; ``admit()``
+    (:class:`~knn_digits.visitors.Visitors`) may refuse a teaching before it is stored.
+    """
+
+    def __init__(self, shared: DigitService, store: SampleStore, admit: Callable[[], None]) -> None:
+        base, self._shared_scale, self._admit = shared.model, shared._scale, admit
+        super().__init__(PersonalModel(base), store, loader=lambda _: PersonalModel(base))
+        self.public = True
+        # One reading at a time, for all visitors, as in local mode: a search uses every core
+        # anyway, and numba's fallback threading layer can't run two parallel kernels at once.
+        self._lock = shared._lock
+
+    def _distance_scale(self, model: DigitModel) -> float:
+        return self._shared_scale  # the shared model's: measuring costs a search per visitor
+
+    def export_folder(self) -> Path:
+        """The visitor's one export folder, overwritten by each export: a stranger exporting
+        again and again does not fill the server's disk."""
+        assert self.store is not None
+        return Path(tempfile.gettempdir()) / "knn-digits-exports" / self.store.visitor[:32]
+
+    def teach(self, digit: np.ndarray, label: int) -> int | None:
+        """As :meth:`DigitService.teach`, or :class:`LimitError` when a limit says no."""
+        self._admit()
+        return super().teach(digit, label)
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,7 +427,10 @@ def handle_teach(
             f"⚠️ Teach one digit at a time: the canvas holds {len(digits)}.",
             _sample_gallery(service),
         )
-    sample_id = service.teach(digits[0], int(label))
+    try:
+        sample_id = service.teach(digits[0], int(label))
+    except LimitError as exc:
+        return f"⚠️ {exc}", _sample_gallery(service)
     if service.store is None:
         message = f"Learned: this is a {label} (kept until the app stops)."
     elif not service.store.enabled:
@@ -367,8 +438,9 @@ def handle_teach(
             f"Stored as a {label} (sample #{sample_id}), but your samples are switched "
             "off: switch them on to use it."
         )
-    else:
-        message = f"Learned: this is a {label} (sample #{sample_id}, kept in {service.store.path})."
+    else:  # a stranger is told nothing about the server (paths, versions)
+        where = "yours only" if service.public else f"kept in {service.store.path}"
+        message = f"Learned: this is a {label} (sample #{sample_id}, {where})."
     return message, _sample_gallery(service)
 
 
@@ -376,11 +448,12 @@ def handle_delete(
     service: DigitService, sample_id: float | None
 ) -> tuple[str, list[tuple[np.ndarray, str]]]:
     """Delete a taught sample by id. Returns (message, the samples gallery)."""
-    if sample_id is None:
+    if sample_id is None or not np.isfinite(sample_id):
         return "⚠️ Pick a sample (click it) or type its number first.", _sample_gallery(service)
     if service.delete_sample(int(sample_id)):
         return f"Deleted sample #{int(sample_id)}.", _sample_gallery(service)
-    return f"⚠️ There is no sample #{int(sample_id)}.", _sample_gallery(service)
+    yours = " of yours" if service.public else ""
+    return f"⚠️ There is no sample #{int(sample_id)}{yours}.", _sample_gallery(service)
 
 
 def handle_use_samples(service: DigitService, enabled: bool) -> str:
@@ -393,12 +466,14 @@ def handle_export(service: DigitService) -> tuple[str, list[str] | None]:
     """Export the samples as IDX files. Returns (message, file paths to download)."""
     if service.store is None or len(service.store) == 0:
         return "⚠️ There are no samples to export yet.", None
-    paths = service.store.export_idx(tempfile.mkdtemp(prefix="knn-digits-export-"))
+    paths = service.store.export_idx(service.export_folder())
     return f"Exported {len(service.store)} samples in MNIST's IDX format.", [str(p) for p in paths]
 
 
 def handle_preset(service: DigitService, preset: str) -> str:
     """Switch to another preset (fitted once, then read from the disk cache)."""
+    if service.public:  # one visitor's choice would change everybody's answers
+        return f"⚠️ This shared app keeps the preset `{service.preset}`."
     if preset not in PRESETS:
         return f"⚠️ Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}."
     service.reload(preset)
@@ -422,11 +497,14 @@ def handle_about(service: DigitService) -> tuple[str, list[tuple[str, str]]]:
     figures = report_figures(folder)
     if figures:
         metrics = json.loads((folder / "metrics.json").read_text())
+        where = "" if service.public else f" (report in `{folder}`)"
         lines.append(
             f"**MNIST test error: {100 * metrics['error_rate']:.2f} %** on "
-            f"{metrics['n_test']:,} test digits (report in `{folder}`). Parameters were chosen "
+            f"{metrics['n_test']:,} test digits{where}. Parameters were chosen "
             "on a validation split of the training set, never on the test set."
         )
+    elif service.public:
+        lines.append("No evaluation report for this preset yet.")
     else:
         lines.append(
             f"No evaluation report for this preset yet: run `knn-digits report --preset "
@@ -450,8 +528,10 @@ def build_demo(service: DigitService) -> gr.Blocks:
     """The UI around ``service``: draw/upload → label, neighbours, the 28×28 seen; teach."""
 
     def bind(handler: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any) -> Any:
-            return handler(service, *args)
+        # gradio passes the request first (it names the session); the handler gets the
+        # service as this session's visitor sees it (in local mode, the service itself).
+        def call(request: gr.Request, *args: Any) -> Any:
+            return handler(service.for_visitor(request.session_hash), *args)
 
         call.__doc__ = handler.__doc__  # shown in the API page
         return call
@@ -512,7 +592,7 @@ def build_demo(service: DigitService) -> gr.Blocks:
                         service.store.enabled if service.store is not None else True,
                         label="Use my samples",
                         elem_id="use_samples",
-                        interactive=service.store is not None,
+                        interactive=service.store is not None or service.public,
                     )
                     export = gr.Button("Export as IDX", elem_id="export")
                     exported = gr.File(
@@ -574,8 +654,8 @@ def build_demo(service: DigitService) -> gr.Blocks:
         upload.upload(bind(handle_classify_image), upload, results, api_name="classify_image")
         teach.click(bind(handle_teach), [pad, correct], [notice, samples], api_name="teach")
 
-        def select_sample(event: gr.SelectData) -> float | None:
-            return handle_select_sample(service, event.index)
+        def select_sample(event: gr.SelectData, request: gr.Request) -> float | None:
+            return handle_select_sample(service.for_visitor(request.session_hash), event.index)
 
         samples.select(select_sample, None, sample_id, api_visibility="private")
         delete.click(bind(handle_delete), sample_id, [notice, samples], api_name="delete_sample")
@@ -584,8 +664,32 @@ def build_demo(service: DigitService) -> gr.Blocks:
         preset.input(bind(handle_preset), preset, notice, api_name="preset").then(
             bind(handle_about), None, [about, figures], api_visibility="private"
         ).then(bind(handle_neighbour_columns), None, neighbours, api_visibility="private")
-        demo.load(bind(handle_about), None, [about, figures], api_visibility="private")
+        # The same for everyone: no visitor is made (or looked up) for it.
+        about_model = functools.partial(handle_about, service)
+        demo.load(about_model, None, [about, figures], api_visibility="private")
+        if service.visitors is not None:
+            _remember_visitors(demo, service.visitors, samples, use_samples)
     return demo
+
+
+def _remember_visitors(
+    demo: gr.Blocks,
+    visitors: Visitors[VisitorService],
+    samples: gr.Gallery,
+    use_samples: gr.Checkbox,
+) -> None:
+    """A public page keeps its visitor's token in the browser's local storage; on every load
+    the session becomes that visitor again (or a new one) and shows their samples."""
+    # BrowserState encrypts what it stores, but the browser holds the key: it is no secret.
+    # A fixed one keeps the token readable after the server restarts.
+    saved = gr.BrowserState(None, storage_key="knn-digits-visitor", secret="knn-digits")
+
+    def restore(token: Any, request: gr.Request) -> tuple[str, list[Any], bool]:
+        view, token = visitors.restore(request.session_hash, token)
+        assert view.store is not None
+        return token, _sample_gallery(view), view.store.enabled
+
+    demo.load(restore, saved, [saved, samples, use_samples], api_visibility="private")
 
 
 # Gradio's Sketchpad ignores strokes until its brush tool is clicked; a person expects to draw at
@@ -614,11 +718,19 @@ def launch(
     preset: str | None = None,
     store_path: str | None = None,
     references: Sequence[str] = (),
+    public: bool = False,
+    limits: Limits | None = None,
 ) -> None:
-    """Serve the app until interrupted (``knn-digits app``); ``references`` as in load_model."""
+    """Serve the app until interrupted (``knn-digits app``); ``references`` as in load_model.
+
+    ``public``: serve strangers, each with their own samples, within ``limits``
+    (:mod:`knn_digits.visitors`).
+    """
     store = SampleStore(default_store_path(store_path))
     loader = functools.partial(load_model, references=references)
-    service = DigitService(loader(preset or DEFAULT_PRESET), store, loader=loader)
+    service = DigitService(
+        loader(preset or DEFAULT_PRESET), store, loader=loader, public=public, limits=limits
+    )
     demo = build_demo(service)
     # Two workers for two cores; a 50 MB cap keeps absurd uploads from being stored at all.
     demo.queue(default_concurrency_limit=2).launch(

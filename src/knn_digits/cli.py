@@ -23,6 +23,7 @@ import numpy as np
 
 from . import __version__
 from .errors import ImageError, KnnDigitsError
+from .visitors import Limits, is_loopback
 
 __all__ = ["main"]
 
@@ -251,12 +252,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_app(args: argparse.Namespace) -> int:
     from .app import launch
 
+    public = args.public or not is_loopback(args.host)
+    if public and not args.public:
+        print(
+            f"Serving {args.host} to the network: public mode, each visitor's samples are "
+            "their own (--public; see the README).",
+            file=sys.stderr,
+        )
+    limits = Limits(
+        teach_per_minute=args.teach_per_minute,
+        samples_per_visitor=args.samples_per_visitor,
+        samples_in_total=args.samples_in_total,
+    )
     launch(
         host=args.host,
         port=args.port,
         preset=args.preset,
         store_path=args.store,
         references=args.references,
+        public=public,
+        limits=limits,
     )
     return 0
 
@@ -380,6 +395,21 @@ def _parser() -> argparse.ArgumentParser:
         help="SQLite file for taught samples (default: $KNN_DIGITS_HOME or the "
         "user data directory)",
     )
+    app.add_argument(
+        "--public",
+        action="store_true",
+        help="serve other people: each visitor's samples are their own (automatic when "
+        "--host is not a loopback address)",
+    )
+    defaults = Limits()
+    for option, default, what in (
+        ("--teach-per-minute", defaults.teach_per_minute, "teachings per visitor a minute"),
+        ("--samples-per-visitor", defaults.samples_per_visitor, "samples one visitor may keep"),
+        ("--samples-in-total", defaults.samples_in_total, "samples all visitors may keep"),
+    ):
+        app.add_argument(
+            option, type=int, default=default, metavar="N", help=f"public mode: {what}"
+        )
     app.set_defaults(run=_cmd_app)
 
     download = commands.add_parser("download", help="fetch and verify the MNIST files")

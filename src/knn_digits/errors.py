@@ -8,7 +8,8 @@ catch one class and show its message (never a traceback)::
     │   └── DownloadError    no mirror delivered a verified file
     ├── ImageError       an image can't be read or holds no digit
     │   └── EmptyImageError  a blank canvas / an image with no ink
-    └── ModelError       a saved model or cache is unusable
+    ├── ModelError       a saved model or cache is unusable
+    └── LimitError       a shared app refuses more: teaching too fast, or too many samples
 
 Bad *arguments* to the library (k < 1, wrong shapes, NaN, ...) raise ``ValueError`` /
 ``TypeError`` as scikit-learn does; ``DataError`` and ``ImageError`` are ``ValueError`` too, so
@@ -40,3 +41,7 @@ class EmptyImageError(ImageError):
 
 class ModelError(KnnDigitsError, ValueError):
     """A saved model or cached preset can't be loaded."""
+
+
+class LimitError(KnnDigitsError):
+    """A public app's limit was reached: too many teachings a minute, or too many samples."""

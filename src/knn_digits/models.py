@@ -246,22 +246,33 @@ class DigitModel:
         pixels = self._pixels(as_images(images))
         k = self.n_neighbors if n_neighbors is None else n_neighbors
         if not self.preset.rerank:
-            return self._knn.kneighbors(self._first_stage(pixels), k)  # type: ignore[return-value]
-        n_candidates = min(max(self.preset.rerank, k), len(self.train_images_))
-        _, candidates = self._knn.kneighbors(self._first_stage(pixels), n_candidates)
-        distances = self._second_stage(pixels.reshape(-1, 28, 28), candidates)
+            return self._search(pixels, k)
+        n_candidates = min(max(self.preset.rerank, k), len(self.train_labels_))
+        _, candidates = self._search(pixels, n_candidates)
+        references, rows = self._candidate_pixels(candidates)
+        distances = self._second_stage(pixels.reshape(-1, 28, 28), references, rows)
         order = np.argsort(distances, axis=1, kind="stable")[:, :k]
         return (
             np.take_along_axis(distances, order, axis=1).astype(np.float64),
             np.take_along_axis(candidates, order, axis=1),
         )
 
-    def _second_stage(self, queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    def _search(self, pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first stage: (distances, indices) of the k nearest, from prepared pixels."""
+        return self._knn.kneighbors(self._first_stage(pixels), k)  # type: ignore[return-value]
+
+    def _candidate_pixels(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(prepared pixels (m, 784), rows of ``candidates`` in them) for the second stage."""
+        return self._train_pixels, candidates
+
+    def _second_stage(
+        self, queries: np.ndarray, references: np.ndarray, candidates: np.ndarray
+    ) -> np.ndarray:
         """The preset's fine distance from each prepared query to its candidates, (n, N)."""
         preset = self.preset
         if preset.rerank_distance == "tangent":
             return tangent.tangent_distance(
-                queries, self._train_pixels, candidates, sigma=preset.tangent_sigma
+                queries, references, candidates, sigma=preset.tangent_sigma
             )
         distortions = {
             "angles": (preset.rotate, -preset.rotate) if preset.rotate else (),
@@ -270,7 +281,7 @@ class DigitModel:
         }
         return rerank.idm_candidates(
             queries,
-            self._train_pixels.reshape(-1, 28, 28),
+            references.reshape(-1, 28, 28),
             candidates,
             distortions=distortions,
             n_distorted=preset.distorted,

@@ -20,7 +20,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -73,46 +73,100 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -
     pytest.fail(f"the app did not answer within {STARTUP_SECONDS} s:\n{log.read_text()[-3000:]}")
 
 
+class AppProcess:
+    """``knn-digits app`` (as ``python -m knn_digits app``) in a subprocess, on a free port, with
+    the ``raw`` preset and a fresh store in ``folder``; ``options`` are added to the command.
+
+    ``restart(kill=True)`` kills it outright (``kill -9``) and starts it again on the same port
+    and store, as a crash and a restart would.
+    """
+
+    def __init__(self, folder: Path, options: Sequence[str] = ()) -> None:
+        self.folder, self.options, self.port = folder, list(options), _free_port()
+        self.server = Server(
+            f"http://127.0.0.1:{self.port}", folder / "samples.sqlite3", folder / "server.log"
+        )
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Server:
+        command = [
+            sys.executable,
+            "-m",
+            "knn_digits",
+            "app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--preset",
+            "raw",
+            "--store",
+            str(self.server.store),
+            *self.options,
+        ]
+        env = {
+            **os.environ,
+            "GRADIO_TEMP_DIR": str(self.folder / "gradio"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        with open(self.server.log, "ab") as out:
+            self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        _wait_until_serving(self.server.url, self._process, self.server.log)
+        return self.server
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self._process is None:
+            return
+        if kill:
+            self._process.kill()
+        else:
+            self._process.terminate()  # SIGTERM: gradio exits at once, without a traceback
+        try:
+            self._process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def restart(self, *, kill: bool = False) -> Server:
+        self.stop(kill=kill)
+        return self.start()
+
+    def check_log(self) -> None:
+        """Fails on any traceback in the server's log but those of clients that hung up."""
+        unexpected = _unexpected_tracebacks(self.server.log.read_text())
+        assert not unexpected, unexpected[0][-3000:]
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``knn-digits app`` in a subprocess, on a free port, with a fresh sample store.
+    """The app in local mode (the owner's), with a fresh sample store.
 
     ``KNN_DIGITS_HOME`` is the test session's private one (tests/conftest.py), so the model
     cache is fitted afresh there: a few seconds for ``raw``.
     """
-    folder = tmp_path_factory.mktemp("e2e-app")
-    port = _free_port()
-    store, log = folder / "samples.sqlite3", folder / "server.log"
-    command = [
-        sys.executable,
-        "-m",
-        "knn_digits",
-        "app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--preset",
-        "raw",
-        "--store",
-        str(store),
-    ]
-    env = {**os.environ, "GRADIO_TEMP_DIR": str(folder / "gradio"), "PYTHONUNBUFFERED": "1"}
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
+    app = AppProcess(tmp_path_factory.mktemp("e2e-app"))
     try:
-        _wait_until_serving(url, process, log)
-        yield Server(url, store, log)
+        yield app.start()
     finally:
-        process.terminate()  # SIGTERM: gradio exits at once, without a traceback
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    unexpected = _unexpected_tracebacks(log.read_text())
-    assert not unexpected, unexpected[0][-3000:]
+        app.stop()
+    app.check_log()
+
+
+# Small limits, so the tests reach them in a few calls.
+PUBLIC_OPTIONS = ("--public", "--teach-per-minute", "3", "--samples-per-visitor", "2")
+
+
+@pytest.fixture(scope="session")
+def public_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
+    """The app serving strangers (``--public``) with small limits; tests may restart it."""
+    app = AppProcess(tmp_path_factory.mktemp("e2e-public"), PUBLIC_OPTIONS)
+    try:
+        app.start()
+        yield app
+    finally:
+        app.stop()
+    app.check_log()
 
 
 # A client that hangs up mid-upload (the 8000×8000 image, refused by its size) makes starlette

@@ -229,3 +229,36 @@ def test_upload_a_photo(
     page.get_by_role("tab", name="Upload").click()
     page.locator("#upload input[type=file]").set_input_files(str(path))
     app_page.expect_label("3")
+
+
+def test_public_visitors_keep_their_own_samples_across_reloads_and_a_crash(
+    browser: Any, public_app: Any
+) -> None:
+    """Two people in two browsers on a public app: Alice's teaching is hers, in her browser,
+    after reloading the page and after the server is killed (``kill -9``) and started again."""
+    url = public_app.server.url
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 1100}) for _ in range(2)]
+    alice, bob = (AppPage(context.new_page()) for context in contexts)
+
+    def reads(page: AppPage, label: str, n_samples: int) -> None:
+        page.open(url)
+        page.page.get_by_role("button", name="Your samples and settings").click()
+        # The page has become its visitor again once their samples show (or none do).
+        page.expect(page.page.locator("#samples img")).to_have_count(n_samples)
+        page.draw(ONE)
+        page.classify()
+        page.expect_label(label)
+
+    try:
+        reads(alice, "1", 0)
+        alice.teach("4")
+        alice.classify()
+        alice.expect_label("4")
+        reads(bob, "1", 0)
+        reads(alice, "4", 1)  # a reload
+        public_app.restart(kill=True)
+        reads(alice, "4", 1)
+        reads(bob, "1", 0)
+    finally:
+        for context in contexts:
+            context.close()

@@ -1,9 +1,11 @@
-"""The running app through gradio_client: drawings, photos, bad input, teaching, load."""
+"""The running app through gradio_client: drawings, photos, bad input, teaching, load; and a
+public app (``--public``) with two visitors, each ``Client`` one visitor (one gradio session),
+its limits small (``PUBLIC_OPTIONS`` in conftest.py: 3 teachings a minute, 2 samples each)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -151,6 +153,7 @@ def test_teaching_is_used_at_once_and_stored(
     assert top(client.predict(seven, api_name="/classify")) == "7"
     message, samples = client.predict(seven, "4", api_name="/teach")
     assert message.startswith("Learned: this is a 4"), message
+    assert str(server.store) in message  # the owner is told where the samples are kept
     try:
         assert top(client.predict(seven, api_name="/classify")) == "4"
         stored = SampleStore(server.store).samples()
@@ -172,3 +175,102 @@ def test_teaching_refuses_a_missing_digit(
     seven = sketch_value(drawing_png(test_digits[7], tmp_path / "7.png"))
     message, _ = client.predict(seven, None, api_name="/teach")
     assert message.startswith("⚠️ Pick the right digit")
+
+
+# ------------------------------------------------------------------ public mode: visitors
+
+
+def sample_ids(gallery: list[dict[str, Any]]) -> list[int]:
+    """The ids in a samples gallery's captions ("#12 → 4")."""
+    return [int(item["caption"].split()[0].lstrip("#")) for item in gallery]
+
+
+@pytest.fixture
+def visitors(public_app: Any) -> Iterator[Callable[[], Any]]:
+    """``visitor()``: a new gradio_client session on the public app, closed afterwards."""
+    from gradio_client import Client
+
+    clients: list[Any] = []
+
+    def visitor() -> Any:
+        clients.append(Client(public_app.server.url, verbose=False, download_files=False))
+        return clients[-1]
+
+    yield visitor
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def seven(
+    test_digits: dict[int, np.ndarray], tmp_path: Path, drawing_png: Draw, sketch_value: Sketch
+) -> dict[str, Any]:
+    return sketch_value(drawing_png(test_digits[7], tmp_path / "7.png"))
+
+
+def test_a_visitors_teaching_is_theirs_alone(
+    visitors: Callable[[], Any], public_app: Any, seven: dict[str, Any]
+) -> None:
+    alice, bob = visitors(), visitors()
+    message, samples = alice.predict(seven, "4", api_name="/teach")
+    assert message.startswith("Learned: this is a 4") and "yours only" in message
+    assert str(public_app.server.store.parent) not in message and "sqlite" not in message
+    sample_id = sample_ids(samples)[-1]
+    assert top(alice.predict(seven, api_name="/classify")) == "4"
+    assert top(bob.predict(seven, api_name="/classify")) == "7"
+    # Bob tries Alice's sample: no deleting it, no exporting it, no seeing it.
+    message, bobs = bob.predict(sample_id, api_name="/delete_sample")
+    assert message == f"⚠️ There is no sample #{sample_id} of yours." and bobs == []
+    message, files = bob.predict(api_name="/export_samples")
+    assert message == "⚠️ There are no samples to export yet." and not files
+    for other_id in range(1, sample_id + 3):  # trying small ids gets nobody's data
+        assert "of yours" in bob.predict(other_id, api_name="/delete_sample")[0]
+    assert top(alice.predict(seven, api_name="/classify")) == "4"
+    message, files = alice.predict(api_name="/export_samples")
+    assert message.startswith("Exported 1 samples") and len(files) == 2
+    # The owner's view of the file holds none of it: the sample is Alice's.
+    assert SampleStore(public_app.server.store).samples() == []
+    assert alice.predict(sample_id, api_name="/delete_sample")[0] == f"Deleted sample #{sample_id}."
+    assert top(alice.predict(seven, api_name="/classify")) == "7"
+
+
+def test_the_preset_stays_as_the_owner_started_it(visitors: Callable[[], Any]) -> None:
+    message = visitors().predict("fast", api_name="/preset")
+    assert message == "⚠️ This shared app keeps the preset `raw`."
+
+
+def test_the_limits_answer_clearly_and_the_app_keeps_serving(
+    visitors: Callable[[], Any], seven: dict[str, Any]
+) -> None:
+    carol, dave = visitors(), visitors()
+
+    def teach(client: Any) -> str:
+        return str(client.predict(seven, "1", api_name="/teach")[0])
+
+    def delete_first(client: Any) -> None:
+        _, samples = client.predict(None, api_name="/delete_sample")
+        client.predict(sample_ids(samples)[0], api_name="/delete_sample")
+
+    assert teach(carol).startswith("Learned") and teach(carol).startswith("Learned")
+    assert teach(carol).startswith("⚠️ You have 2 samples, the most one visitor may keep")
+    delete_first(carol)
+    assert teach(carol).startswith("Learned")  # the third teaching this minute
+    delete_first(carol)
+    refused = teach(carol)
+    assert refused.startswith("⚠️ That's 3 teachings in a minute") and "wait" in refused
+    assert top(carol.predict(seven, api_name="/classify")) == "1"  # still serving, still hers
+    assert teach(dave).startswith("Learned")  # the limits are each visitor's own
+
+
+def test_visitors_reading_at_once_get_their_own_answers(
+    visitors: Callable[[], Any], seven: dict[str, Any]
+) -> None:
+    erin, frank = visitors(), visitors()
+    assert erin.predict(seven, "9", api_name="/teach")[0].startswith("Learned")
+    jobs = [
+        (who, client.submit(seven, api_name="/classify"))
+        for _ in range(6)
+        for who, client in (("erin", erin), ("frank", frank))
+    ]
+    answers = {(who, top(job.result(timeout=120))) for who, job in jobs}
+    assert answers == {("erin", "9"), ("frank", "7")}
