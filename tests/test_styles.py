@@ -72,3 +72,21 @@ def test_a_styled_preset_adds_its_copies_once_even_through_save_and_load(
     assert loaded.preset == preset
     np.testing.assert_array_equal(loaded.train_labels_, model.train_labels_)
     np.testing.assert_array_equal(loaded.predict(images[:50]), model.predict(images[:50]))
+
+
+def test_a_hooked_nine_gains_a_tail_to_the_left_of_its_foot() -> None:
+    nine = np.zeros((100, 100), np.float32)
+    yy, xx = np.mgrid[:100, :100]
+    ring = np.abs(np.hypot(yy - 30, xx - 50) - 18) < 3  # the loop
+    nine[ring] = 1
+    nine[30:92, 66:71] = 1  # the stem, straight down
+    plain = normalize_digit(nine)
+    hooked, _ = synthesize_styles(plain[None], np.array([9]), {9: 1.0}, seed=2)
+
+    def bottom_left_ink(digit: np.ndarray) -> int:
+        rows, cols = np.nonzero(digit > 0.3)
+        low = rows > rows.min() + 0.75 * np.ptp(rows)
+        return int((low & (cols < np.median(cols[low]) - 2)).sum())
+
+    assert bottom_left_ink(plain) == 0
+    assert bottom_left_ink(hooked[0]) >= 3
