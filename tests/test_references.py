@@ -72,7 +72,8 @@ def test_damaged_references_name_the_file(tmp_path: Path, mnist_test) -> None:
         load_references([broken])
 
 
-def test_references_join_the_model_and_key_its_cache(tmp_path: Path) -> None:
+def test_references_join_the_model_and_key_its_cache(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("KNN_DIGITS_HOME", str(tmp_path / "home"))  # a cache of its own
     pen = tmp_path / "pen.dat"
     pen.write_text(PEN_FILE)
     model = load_model("raw", references=[pen])
