@@ -195,7 +195,14 @@ def open_page(browser: Any, url: str, **context_options: Any) -> tuple[Any, Any,
     page = context.new_page()
     page.goto(url)
     page.locator("#sketchpad canvas").first.wait_for(timeout=30_000)
-    if page.locator("#sketchpad .pixi-target canvas").count():
+    if not page.locator("#sketchpad .pixi-target canvas").count():  # the plain canvas
+        page.wait_for_function(  # listening, and the page's loading veil gone
+            "() => { const c = document.querySelector('#sketchpad canvas[data-ready]');"
+            " if (!c) return false; const b = c.getBoundingClientRect();"
+            " return document.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2) === c; }",
+            timeout=30_000,
+        )
+    else:  # the Sketchpad ignores strokes until its brush is selected
         brush = page.locator("#sketchpad").get_by_role("button", name="Brush", exact=True)
         deadline = time.monotonic() + 30
         while "highlight" not in (brush.get_attribute("class") or ""):

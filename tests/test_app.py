@@ -354,7 +354,10 @@ def test_offline_settings_are_in_place_before_gradio_is_used() -> None:
 
 
 def test_core_modules_do_not_import_gradio() -> None:
-    code = "import sys, knn_digits.preprocess, knn_digits.store; sys.exit('gradio' in sys.modules)"
+    code = (
+        "import sys, knn_digits.preprocess, knn_digits.store, knn_digits.canvas; "
+        "sys.exit('gradio' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
@@ -403,3 +406,37 @@ def test_a_close_vote_is_shown_as_doubt() -> None:
     assert text.startswith("It's a **7 or 1?**") and "teach it the right digit" in text
     text = app._explain(reading([0.95, 0.05]), "accurate")
     assert text.startswith("It's a **7**.") and "teach" not in text
+
+
+# ------------------------------------------------------------------ the drawing pad
+
+
+def pad_strokes(layer_ink: np.ndarray, version: int) -> dict[str, object]:
+    """A drawing's ink as the pad would send it: one dot stroke per ink pixel row run."""
+    strokes = []
+    for y, row in enumerate(layer_ink):
+        xs = np.flatnonzero(row)
+        if len(xs):
+            strokes.append({"points": [int(xs[0]), y, int(xs[-1]), y], "radius": 0.5})
+    height, width = layer_ink.shape
+    return {"version": version, "width": width, "height": height, "strokes": strokes}
+
+
+def test_the_pads_strokes_are_read_as_the_sketchpad_reads_its_layers(
+    service: app.DigitService, digits: dict[int, np.ndarray]
+) -> None:
+    from knn_digits.drawing_pad import DrawingPad
+
+    pad = DrawingPad(size=(400, 400), brush_radius=9, elem_id="pad", render=False)
+    for expected in (1, 7):
+        sketch = drawn(digits[expected])
+        value = pad.preprocess(pad_strokes(sketch["layers"][0][:, :, 3] > 0, version=expected))
+        assert value is not None and value["version"] == expected
+        *answer, version = app.handle_drawing(service, value)
+        assert top(answer[0]) == str(expected) and version == expected
+    empty = pad.preprocess({"version": 3, "width": 400, "height": 400, "strokes": []})
+    *answer, version = app.handle_drawing(service, empty)
+    assert answer[3] == "⚠️ The canvas is empty: draw a digit first." and version == 3
+    assert pad.preprocess(None) is None and pad.preprocess("") is None
+    with pytest.raises(gr.Error, match="not a drawing"):
+        pad.preprocess({"strokes": []})

@@ -44,6 +44,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from knn_digits import features  # noqa: E402
 from knn_digits.calibration import doubt  # noqa: E402
+from knn_digits.drawing_pad import DrawingPad  # noqa: E402
 from knn_digits.errors import KnnDigitsError  # noqa: E402
 from knn_digits.models import (  # noqa: E402
     DEFAULT_PRESET,
@@ -70,6 +71,7 @@ __all__ = [
     "build_demo",
     "handle_classify",
     "handle_classify_image",
+    "handle_drawing",
     "handle_teach",
     "launch",
 ]
@@ -324,6 +326,13 @@ def handle_classify(service: DigitService, sketch: Mapping[str, Any] | None) -> 
         return _failure(str(exc))
 
 
+def handle_drawing(service: DigitService, drawing: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    """:func:`handle_classify`'s answer followed by the number of the drawing it belongs to
+    (``None`` for a Sketchpad value), so the page can drop an answer the pen has overtaken."""
+    version = drawing.get("version") if drawing is not None else None
+    return (*handle_classify(service, drawing), version)
+
+
 def handle_classify_image(service: DigitService, path: str | None) -> ClassifyResult:
     """Classify an uploaded photo, scan or image file."""
     if not path:
@@ -460,25 +469,13 @@ def build_demo(service: DigitService) -> gr.Blocks:
         gr.Markdown(
             "# Handwritten digits, read by k nearest neighbours\n"
             "Draw a digit — or a number — and see which MNIST digits it is closest to. "
-            "If the answer is wrong, teach it the right one."
+            "If the answer is wrong, teach it the right one.",
+            elem_id="intro",
         )
         with gr.Tab("Classify"), gr.Row():
             with gr.Column(scale=1):
                 with gr.Tab("Draw"):
-                    pad = gr.Sketchpad(
-                        elem_id="sketchpad",
-                        label="Draw here",
-                        type="numpy",
-                        image_mode="RGBA",
-                        canvas_size=CANVAS,
-                        fixed_canvas=True,
-                        brush=gr.Brush(
-                            default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"
-                        ),
-                        layers=False,
-                        format="png",
-                        height=CANVAS[1] + 120,  # room for the toolbar: the canvas at ~100 %
-                    )
+                    pad = DrawingPad(size=CANVAS, brush_radius=BRUSH_RADIUS, elem_id="sketchpad")
                     classify = gr.Button("Classify", elem_id="classify", variant="primary")
                 with gr.Tab("Upload"):
                     upload = gr.File(
@@ -487,6 +484,8 @@ def build_demo(service: DigitService) -> gr.Blocks:
                         file_types=["image"],
                         type="filepath",
                     )
+                # Right under the canvas, so a phone shows the drawing and its answer together.
+                prediction = gr.Label(elem_id="prediction", label="Prediction", num_top_classes=3)
                 with gr.Accordion("Teach it", open=False):
                     correct = gr.Radio(
                         [str(d) for d in range(10)], label="The right digit", elem_id="correct"
@@ -522,7 +521,6 @@ def build_demo(service: DigitService) -> gr.Blocks:
                         list(PRESETS), value=service.preset, label="Preset", elem_id="preset"
                     )
             with gr.Column(scale=1):
-                prediction = gr.Label(elem_id="prediction", label="Prediction", num_top_classes=3)
                 explanation = gr.Markdown(elem_id="explanation")
                 seen = gr.Image(
                     elem_id="seen",
@@ -562,15 +560,34 @@ def build_demo(service: DigitService) -> gr.Blocks:
             )
 
         results = [prediction, neighbours, seen, explanation, segmentation]
-        classify.click(bind(handle_classify), pad, results, api_name="classify")
+        # A drawing's answer lands in hidden twins first, tagged with the drawing's number; the
+        # page shows it only if the canvas still holds that drawing (PUBLISH_IF_CURRENT_JS).
+        staged = [
+            gr.Label(visible=False, num_top_classes=3),
+            gr.Gallery(visible=False, format="png"),
+            gr.Image(visible=False, type="numpy", format="png"),
+            gr.Markdown(visible=False),
+            gr.Image(visible=False, type="numpy", format="png"),
+        ]
+        answered = gr.Number(visible=False, precision=0)
+        publish: dict[str, Any] = {
+            "fn": None,
+            "inputs": [pad, answered, *staged],
+            "outputs": results,
+            "js": PUBLISH_IF_CURRENT_JS,
+            "show_progress": "hidden",
+        }
+        classify.click(bind(handle_drawing), pad, [*staged, answered], api_name="classify").success(
+            **publish
+        )
         pad.change(
-            bind(handle_classify),
+            bind(handle_drawing),
             pad,
-            results,
+            [*staged, answered],
             api_visibility="private",
             trigger_mode="always_last",
             show_progress="hidden",
-        )
+        ).success(**publish)
         upload.upload(bind(handle_classify_image), upload, results, api_name="classify_image")
         teach.click(bind(handle_teach), [pad, correct], [notice, samples], api_name="teach")
 
@@ -588,21 +605,25 @@ def build_demo(service: DigitService) -> gr.Blocks:
     return demo
 
 
-# Gradio's Sketchpad ignores strokes until its brush tool is clicked; a person expects to draw at
-# once, so the page clicks it for them as soon as the editor has rendered.
-SELECT_BRUSH_JS = """
-() => {
-  const pick = (triesLeft) => {
-    const pad = document.querySelector("#sketchpad");
-    const brush = pad && [...pad.querySelectorAll("button")].find(
-      (b) => b.getAttribute("aria-label") === "Brush" || b.title === "Brush");
-    if (brush && pad.querySelector(".pixi-target canvas")) {
-      if (!brush.className.includes("highlight")) brush.click();
-    } else if (triesLeft > 0) {
-      setTimeout(() => pick(triesLeft - 1), 200);
-    }
-  };
-  pick(100);
+# Shows a drawing's staged answer only if the canvas still holds that drawing; otherwise leaves
+# every output as it is ({"__type__": "update"} changes nothing, like gr.skip()): the answer
+# for the newer drawing is on its way (the pad's change event always runs for the last one).
+# The canvas's data-answered attribute then says which drawing the page shows the answer for.
+PUBLISH_IF_CURRENT_JS = """
+(drawing, answered, ...answer) => {
+  const current = drawing && typeof drawing === "object" ? drawing.version ?? null : null;
+  if (current !== answered) return answer.map(() => ({__type__: "update"}));
+  const canvas = document.querySelector("#sketchpad canvas");
+  if (canvas) canvas.dataset.answered = String(answered ?? 0);
+  return answer;
+}
+"""
+
+# A phone (narrow screen): a smaller title, no intro, so the canvas and the answer under it fit.
+PHONE_CSS = """
+@media (max-width: 640px) {
+  #intro h1 { font-size: 1.3rem; margin: 0; }
+  #intro p { display: none; }
 }
 """
 
@@ -622,5 +643,5 @@ def launch(
     demo = build_demo(service)
     # Two workers for two cores; a 50 MB cap keeps absurd uploads from being stored at all.
     demo.queue(default_concurrency_limit=2).launch(
-        server_name=host, server_port=port, max_file_size="50mb", js=SELECT_BRUSH_JS
+        server_name=host, server_port=port, max_file_size="50mb", css=PHONE_CSS
     )
