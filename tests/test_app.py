@@ -81,7 +81,7 @@ def test_classify_a_drawing(service: app.DigitService, digits: dict[int, np.ndar
         assert set(label) == {str(d) for d in range(10)}
         assert sum(label.values()) == pytest.approx(1.0)
         assert f"**{expected}**" in text
-        assert seen is not None and seen.shape == (28 * app.ENLARGE, 28 * app.ENLARGE)
+        assert seen is not None and seen.shape == (28, 28)
         assert seen.dtype == np.uint8 and seen.max() == 255
 
 
@@ -92,7 +92,7 @@ def test_the_neighbours_are_shown_with_their_labels_and_distances(
     assert len(gallery) == service.model.n_neighbors
     distances = []
     for image, caption in gallery:
-        assert image.shape == (app.THUMBNAIL, app.THUMBNAIL) and image.dtype == np.uint8
+        assert image.shape == (28, 28) and image.dtype == np.uint8
         neighbour_label, distance = caption.split(" · d=")
         assert neighbour_label in "0123456789"
         distances.append(float(distance))
@@ -110,7 +110,7 @@ def test_a_number_is_read_left_to_right(
     label, gallery, seen, text, cuts = app.handle_classify(service, value)
     assert label == "2016"
     assert len(gallery) == 4 * service.model.n_neighbors
-    assert seen is not None and seen.shape == (28 * app.ENLARGE, 4 * 28 * app.ENLARGE)
+    assert seen is not None and seen.shape == (28, 4 * 28)
     assert cuts is not None and cuts.ndim == 3 and cuts.dtype == np.uint8
     assert "Read **2016** left to right" in text
 

@@ -78,8 +78,7 @@ __all__ = [
 
 CANVAS = (420, 420)  # (width, height): room for a finger, and for a number of 3–4 digits
 BRUSH_RADIUS = 9  # a felt pen on this canvas; the pipeline redraws any width anyway
-ENLARGE = 8  # "what the model sees": 28×28 shown at 224×224, pixels kept square
-THUMBNAIL = 112  # neighbour digits in the gallery
+THUMBNAIL = 112  # taught digits in the samples gallery
 CUT_HEIGHT = 160  # the segmentation view's height in pixels (the drawing, cropped and scaled)
 
 
@@ -300,7 +299,7 @@ def _present(service: DigitService, ink: np.ndarray) -> ClassifyResult:
     else:
         label = reading.text
     gallery = [  # one row per digit of a number (the gallery has k columns)
-        (_enlarge(image, THUMBNAIL // 28), f"{lab} · d={dist:.2f}{' · yours' if mine else ''}")
+        (image, f"{lab} · d={dist:.2f}{' · yours' if mine else ''}")
         for i in range(len(reading.labels))
         for image, lab, dist, mine in zip(
             reading.neighbour_images[i],
@@ -310,7 +309,9 @@ def _present(service: DigitService, ink: np.ndarray) -> ClassifyResult:
             strict=True,
         )
     ]
-    seen = _enlarge(np.concatenate(list(reading.digits), axis=1), ENLARGE)
+    # 28×28 as they are: the page enlarges them with square pixels (PAGE_CSS), a sixteenth of
+    # the bytes to encode and send that enlarged copies would cost.
+    seen = np.concatenate(list(reading.digits), axis=1)
     return label, gallery, seen, _explain(reading, service.preset), _cuts(ink, reading)
 
 
@@ -619,8 +620,10 @@ PUBLISH_IF_CURRENT_JS = """
 }
 """
 
+# The digits the model saw and its neighbours come at 28×28: enlarged here, pixels kept square.
 # A phone (narrow screen): a smaller title, no intro, so the canvas and the answer under it fit.
-PHONE_CSS = """
+PAGE_CSS = """
+#seen img, #neighbours img { image-rendering: pixelated; }
 @media (max-width: 640px) {
   #intro h1 { font-size: 1.3rem; margin: 0; }
   #intro p { display: none; }
@@ -643,5 +646,5 @@ def launch(
     demo = build_demo(service)
     # Two workers for two cores; a 50 MB cap keeps absurd uploads from being stored at all.
     demo.queue(default_concurrency_limit=2).launch(
-        server_name=host, server_port=port, max_file_size="50mb", css=PHONE_CSS
+        server_name=host, server_port=port, max_file_size="50mb", css=PAGE_CSS
     )
