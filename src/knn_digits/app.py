@@ -624,6 +624,7 @@ PUBLISH_IF_CURRENT_JS = """
 # A phone (narrow screen): a smaller title, no intro, so the canvas and the answer under it fit.
 PAGE_CSS = """
 #seen img, #neighbours img { image-rendering: pixelated; }
+#seen img { width: 100%; height: 100%; object-fit: contain; }
 @media (max-width: 640px) {
   #intro h1 { font-size: 1.3rem; margin: 0; }
   #intro p { display: none; }

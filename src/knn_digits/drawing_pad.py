@@ -42,12 +42,13 @@ _TEMPLATE = """
 
 _CSS = """
 .drawing-pad { display: flex; flex-direction: column; gap: 6px; }
-.tools { display: flex; gap: 4px; }
-.tools button { padding: 0 10px; height: 34px; border-radius: 6px;
+.tools { display: flex; flex-wrap: wrap; gap: 4px; }
+.tools button { padding: 0 7px; height: 32px; border-radius: 6px; font: inherit;
+  font-size: 14px; font-weight: normal;
   border: 1px solid var(--border-color-primary); background: var(--background-fill-primary); }
 .tools button.selected { border-color: var(--color-accent); background: var(--color-accent-soft); }
 .tools button:disabled { opacity: 0.4; }
-canvas { width: 100%; max-width: MAXWIDTHpx; max-height: 52vh; aspect-ratio: ASPECT;
+canvas { width: 100%; max-width: MAXWIDTHpx; max-height: 48vh; aspect-ratio: ASPECT;
   object-fit: contain; align-self: center; touch-action: none; cursor: crosshair;
   background: #ffffff; border: 1px solid var(--border-color-primary); border-radius: 8px; }
 """
