@@ -46,16 +46,11 @@ from knn_digits.datasets import load_mnist  # noqa: E402
 from knn_digits.preprocess import render_drawing  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+# The launch flags ../shared/BROWSER_TESTING.md prescribes (tests/e2e/conftest.py uses them too).
+CHROMIUM_ARGS = (
+    "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+    "--disable-background-networking --disable-component-update --disable-sync"
+).split()
 CANVAS = 420  # the app's canvas side in canvas pixels
 LABEL = '#prediction [data-testid="label-output-value"]'
 SETTLE_S = 2.5  # no label change for this long after the last pointer-up: the answer is final
@@ -134,6 +129,14 @@ RECORDER_JS = """
   new MutationObserver(read).observe(document.querySelector('#prediction'),
     {subtree: true, childList: true, characterData: true});
   read();
+  // The pad marks the drawing whose answer the page shows (data-answered): when it reaches
+  // the canvas's own number, the answer for the complete drawing is on screen.
+  window.__answers = [];
+  const canvas = document.querySelector('#sketchpad canvas[data-ready]');
+  if (canvas) new MutationObserver(() => {
+    const {answered, version} = canvas.dataset;
+    if (answered && answered === version) window.__answers.push(performance.now());
+  }).observe(canvas, {attributes: true});
   const up = () => window.__ups.push(performance.now());
   window.addEventListener('pointerup', up, true);
   window.addEventListener('touchend', up, true);
@@ -213,27 +216,37 @@ def open_page(browser: Any, url: str, **context_options: Any) -> tuple[Any, Any,
     return context, page, Surface(page)
 
 
-def settled(page: Any, timeout: float = 20.0) -> tuple[list[tuple[float, str]], list[float]]:
-    """Wait until the label has not changed for SETTLE_S; returns (labels, pointer-ups)."""
+Trial = tuple[list[tuple[float, str]], list[float], list[float]]  # labels, pointer-ups, answers
+
+
+def settled(page: Any, timeout: float = 20.0) -> Trial:
+    """Wait until the label has not changed for SETTLE_S; returns what the page recorded."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        labels, ups, now = page.evaluate("[window.__labels, window.__ups, performance.now()]")
-        if labels and ups and now - max(labels[-1][0], ups[-1]) > SETTLE_S * 1000:
-            return [tuple(item) for item in labels], ups
+    script = "[window.__labels, window.__ups, window.__answers, performance.now()]"
+    while True:
+        labels, ups, answers, now = page.evaluate(script)
+        quiet = labels and ups and now - max(labels[-1][0], ups[-1]) > SETTLE_S * 1000
+        if quiet or time.monotonic() > deadline:
+            return [tuple(item) for item in labels], ups, answers
         time.sleep(0.2)
-    return [tuple(item) for item in labels], ups
 
 
-def read_trial(
-    labels: list[tuple[float, str]], last_up: float, since: float | None = None
-) -> tuple[str, float | None, bool]:
-    """(final label, ms from ``last_up`` to it, whether another label showed after ``since``)."""
+def read_trial(trial: Trial, since: float | None = None) -> tuple[str, float | None, bool]:
+    """(final label, ms from the last pointer-up to it, whether another label showed after
+    ``since``, by default the last pointer-up).
+
+    The answer's arrival: on the pad, the first time the page shows the answer for the canvas's
+    latest drawing; on the Sketchpad (no such mark), the last change of the label after the
+    pointer-up, if any."""
+    labels, ups, answers = trial
+    last_up = ups[-1]
     since = last_up if since is None else since
     final = labels[-1][1]
-    after = [(t, text) for t, text in labels if t > since]
-    stale = any(text != final for _, text in after)
-    arrivals = [t for t, text in labels if t > last_up and text == final]
-    latency = (arrivals[-1] - last_up) if arrivals and labels[-1][0] > last_up else None
+    stale = any(text != final for t, text in labels if t > since)
+    arrivals = [t for t in answers if t > last_up]
+    if not answers:
+        arrivals = [t for t, text in labels[-1:] if t > last_up]
+    latency = arrivals[0] - last_up if arrivals else None
     return final, latency, stale
 
 
@@ -262,8 +275,7 @@ def browser_figures(url: str, trials: int) -> dict[str, Any]:
             if click:
                 clicked_at = page.evaluate("performance.now()")
                 page.locator("#classify").click()
-            labels, ups = settled(page)
-            final, latency, stale = read_trial(labels, ups[-1], clicked_at)
+            final, latency, stale = read_trial(settled(page), clicked_at)
             if click:
                 out["n_click"] += 1
                 out["stale_click"] += stale
@@ -304,8 +316,7 @@ def phone_figures(browser: Any, url: str, trials: int) -> dict[str, Any]:
         cdp = context.new_cdp_session(page)
         for stroke in PHONE_ONE:
             out["phone_pen"].append(surface.touch_stroke(cdp, stroke))
-        labels, ups = settled(page)
-        final, latency, stale = read_trial(labels, ups[-1])
+        final, latency, stale = read_trial(settled(page))
         out["phone_n"] += 1
         out["phone_right"] += final == "1"
         out["phone_stale"] += stale
@@ -400,8 +411,10 @@ def server_figures(url: str, users: int, singles: int) -> dict[str, Any]:
             strokes = top(client.predict(SEVEN_STROKES, api_name="/classify"))
             single_strokes.append(time.perf_counter() - start)
     except Exception:  # noqa: BLE001 - the Sketchpad (before issue 10) takes no strokes
-        single_strokes = []
+        strokes = None
     client.close()
+    if strokes != "7":  # not understood (the Sketchpad reads them as an empty canvas)
+        single_strokes = []
     http_strokes = over_http(url, SEVEN_STROKES, singles) if strokes == "7" else []
 
     clients = [Client(url, verbose=False, download_files=False) for _ in range(users)]

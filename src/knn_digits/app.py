@@ -4,9 +4,12 @@
 samples and a lock — and wires events to the ``handle_*`` functions below. Those are plain
 functions of a service and the components' values, so tests call them without a server.
 
-Contract for automation (issue 4): element ids ``sketchpad``, ``classify``, ``prediction``,
-``neighbours``, ``upload``; API ``/classify`` (Sketchpad value), ``/classify_image`` (an image
-file) and ``/teach`` (Sketchpad value, digit "0"–"9"); each returns its main result first.
+Contract for automation (issue 4): element ids ``sketchpad`` (holding the drawing ``<canvas>``),
+``classify``, ``prediction``, ``neighbours``, ``upload``; API ``/classify`` (a Sketchpad value or
+the pad's strokes, :mod:`knn_digits.canvas`; the drawing's number comes back last),
+``/classify_image`` (an image file) and ``/teach`` (a drawing, digit "0"–"9"); each returns its
+main result first. The pad (:mod:`knn_digits.drawing_pad`) sends each finished stroke at once;
+an answer is shown only while the canvas still holds the drawing it was asked for.
 A number is cut into digits by recognition-driven segmentation (the model scores the ways to
 cut it, :mod:`knn_digits.scoring`); ``segmentation`` shows the cut it chose.
 
