@@ -440,3 +440,21 @@ def test_the_pads_strokes_are_read_as_the_sketchpad_reads_its_layers(
     assert pad.preprocess(None) is None and pad.preprocess("") is None
     with pytest.raises(gr.Error, match="not a drawing"):
         pad.preprocess({"strokes": []})
+
+
+def test_answers_images_go_out_as_files_written_once(
+    service: app.DigitService, digits: dict[int, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app, "IMAGE_DIR", Path(os.environ["KNN_DIGITS_HOME"]) / "images")
+    read = app.answer_as_files(app.handle_classify)
+    label, gallery, seen, text, cuts = read(service, drawn(digits[7]))
+    arrays = app.handle_classify(service, drawn(digits[7]))
+    assert top(label) == "7" and text == arrays[3]
+    for path, array in [(seen, arrays[2]), (cuts, arrays[4]), (gallery[0][0], arrays[1][0][0])]:
+        np.testing.assert_array_equal(np.asarray(Image.open(path)), array)
+    written = {path: os.stat(path).st_mtime_ns for path, _ in gallery}
+    again = read(service, drawn(digits[7]))  # the same images: the same files, not rewritten
+    assert [path for path, _ in again[1]] == [path for path, _ in gallery] and again[2] == seen
+    assert {path: os.stat(path).st_mtime_ns for path, _ in gallery} == written
+    empty = read(service, None)  # no images at all
+    assert empty[1] == [] and empty[2] is None and empty[4] is None

@@ -34,11 +34,13 @@ if any(
 
 import dataclasses  # noqa: E402
 import functools  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 from collections.abc import Callable, Mapping, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
@@ -337,6 +339,42 @@ def handle_drawing(service: DigitService, drawing: Mapping[str, Any] | None) -> 
     return (*handle_classify(service, drawing), version)
 
 
+# Gradio saves an output image to a file named by its content and rewrites that file whenever an
+# answer holds the same image again (the same neighbours; the live answer and Classify's for one
+# drawing) — while the page may still be downloading it ("Too little data for declared
+# Content-Length"). A file it is handed is copied once, by a rename. So the answers' images go
+# out as files of ours, each written once under a name from its content.
+IMAGE_DIR = Path(tempfile.gettempdir()) / "knn-digits-images"
+
+
+def _image_file(image: np.ndarray) -> str:
+    """A PNG of ``image`` (uint8, (H, W) or (H, W, 3)) in IMAGE_DIR, written once, atomically."""
+    key = hashlib.sha256(repr((image.shape, image.dtype.str)).encode() + image.tobytes())
+    path = IMAGE_DIR / f"{key.hexdigest()[:32]}.png"
+    if not path.exists():
+        IMAGE_DIR.mkdir(parents=True, exist_ok=True)
+        descriptor, staging = tempfile.mkstemp(dir=IMAGE_DIR, suffix=".part")
+        with os.fdopen(descriptor, "wb") as out:
+            Image.fromarray(image).save(out, format="png")
+        os.replace(staging, path)
+    return str(path)
+
+
+def answer_as_files(handler: Callable[..., tuple[Any, ...]]) -> Callable[..., tuple[Any, ...]]:
+    """``handler`` (returning a ClassifyResult, maybe with more after it) with its images as
+    files (:func:`_image_file`), for the outputs of a running app."""
+
+    def call(service: DigitService, *args: Any) -> tuple[Any, ...]:
+        label, gallery, seen, text, cuts, *rest = handler(service, *args)
+        files = [(_image_file(image), caption) for image, caption in gallery]
+        seen_file = _image_file(seen) if seen is not None else None
+        cuts_file = _image_file(cuts) if cuts is not None else None
+        return (label, files, seen_file, text, cuts_file, *rest)
+
+    call.__doc__ = handler.__doc__
+    return call
+
+
 def handle_classify_image(service: DigitService, path: str | None) -> ClassifyResult:
     """Classify an uploaded photo, scan or image file."""
     if not path:
@@ -581,18 +619,24 @@ def build_demo(service: DigitService) -> gr.Blocks:
             "js": PUBLISH_IF_CURRENT_JS,
             "show_progress": "hidden",
         }
-        classify.click(bind(handle_drawing), pad, [*staged, answered], api_name="classify").success(
+        read_drawing = bind(answer_as_files(handle_drawing))
+        classify.click(read_drawing, pad, [*staged, answered], api_name="classify").success(
             **publish
         )
         pad.change(
-            bind(handle_drawing),
+            read_drawing,
             pad,
             [*staged, answered],
             api_visibility="private",
             trigger_mode="always_last",
             show_progress="hidden",
         ).success(**publish)
-        upload.upload(bind(handle_classify_image), upload, results, api_name="classify_image")
+        upload.upload(
+            bind(answer_as_files(handle_classify_image)),
+            upload,
+            results,
+            api_name="classify_image",
+        )
         teach.click(bind(handle_teach), [pad, correct], [notice, samples], api_name="teach")
 
         def select_sample(event: gr.SelectData) -> float | None:
