@@ -82,7 +82,7 @@ def test_classify_a_drawing(service: app.DigitService, digits: dict[int, np.ndar
         assert set(label) == {str(d) for d in range(10)}
         assert sum(label.values()) == pytest.approx(1.0)
         assert f"**{expected}**" in text
-        assert seen is not None and seen.shape == (28 * app.ENLARGE, 28 * app.ENLARGE)
+        assert seen is not None and seen.shape == (28, 28)
         assert seen.dtype == np.uint8 and seen.max() == 255
 
 
@@ -93,7 +93,7 @@ def test_the_neighbours_are_shown_with_their_labels_and_distances(
     assert len(gallery) == service.model.n_neighbors
     distances = []
     for image, caption in gallery:
-        assert image.shape == (app.THUMBNAIL, app.THUMBNAIL) and image.dtype == np.uint8
+        assert image.shape == (28, 28) and image.dtype == np.uint8
         neighbour_label, distance = caption.split(" · d=")
         assert neighbour_label in "0123456789"
         distances.append(float(distance))
@@ -111,7 +111,7 @@ def test_a_number_is_read_left_to_right(
     label, gallery, seen, text, cuts = app.handle_classify(service, value)
     assert label == "2016"
     assert len(gallery) == 4 * service.model.n_neighbors
-    assert seen is not None and seen.shape == (28 * app.ENLARGE, 4 * 28 * app.ENLARGE)
+    assert seen is not None and seen.shape == (28, 4 * 28)
     assert cuts is not None and cuts.ndim == 3 and cuts.dtype == np.uint8
     assert "Read **2016** left to right" in text
 
@@ -355,7 +355,10 @@ def test_offline_settings_are_in_place_before_gradio_is_used() -> None:
 
 
 def test_core_modules_do_not_import_gradio() -> None:
-    code = "import sys, knn_digits.preprocess, knn_digits.store; sys.exit('gradio' in sys.modules)"
+    code = (
+        "import sys, knn_digits.preprocess, knn_digits.store, knn_digits.canvas; "
+        "sys.exit('gradio' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
@@ -574,3 +577,55 @@ def test_visitors_reading_and_teaching_from_many_threads(
         answers = list(pool.map(work, range(3, 30)))
     assert all(message.startswith("Learned") for message in taught)  # type: ignore[union-attr]
     assert answers == [str(i % 3) for i in range(3, 30)]  # each session its own taught label
+
+
+# ------------------------------------------------------------------ the drawing pad
+
+
+def pad_strokes(layer_ink: np.ndarray, version: int) -> dict[str, object]:
+    """A drawing's ink as the pad would send it: one dot stroke per ink pixel row run."""
+    strokes = []
+    for y, row in enumerate(layer_ink):
+        xs = np.flatnonzero(row)
+        if len(xs):
+            strokes.append({"points": [int(xs[0]), y, int(xs[-1]), y], "radius": 0.5})
+    height, width = layer_ink.shape
+    return {"version": version, "width": width, "height": height, "strokes": strokes}
+
+
+def test_the_pads_strokes_are_read_as_the_sketchpad_reads_its_layers(
+    service: app.DigitService, digits: dict[int, np.ndarray]
+) -> None:
+    from knn_digits.drawing_pad import DrawingPad
+
+    pad = DrawingPad(size=(400, 400), brush_radius=9, elem_id="pad", render=False)
+    for expected in (1, 7):
+        sketch = drawn(digits[expected])
+        value = pad.preprocess(pad_strokes(sketch["layers"][0][:, :, 3] > 0, version=expected))
+        assert value is not None and value["version"] == expected
+        *answer, version = app.handle_drawing(service, value)
+        assert top(answer[0]) == str(expected) and version == expected
+    empty = pad.preprocess({"version": 3, "width": 400, "height": 400, "strokes": []})
+    *answer, version = app.handle_drawing(service, empty)
+    assert answer[3] == "⚠️ The canvas is empty: draw a digit first." and version == 3
+    assert pad.preprocess(None) is None and pad.preprocess("") is None
+    with pytest.raises(gr.Error, match="not a drawing"):
+        pad.preprocess({"strokes": []})
+
+
+def test_answers_images_go_out_as_files_written_once(
+    service: app.DigitService, digits: dict[int, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app, "IMAGE_DIR", Path(os.environ["KNN_DIGITS_HOME"]) / "images")
+    read = app.answer_as_files(app.handle_classify)
+    label, gallery, seen, text, cuts = read(service, drawn(digits[7]))
+    arrays = app.handle_classify(service, drawn(digits[7]))
+    assert top(label) == "7" and text == arrays[3]
+    for path, array in [(seen, arrays[2]), (cuts, arrays[4]), (gallery[0][0], arrays[1][0][0])]:
+        np.testing.assert_array_equal(np.asarray(Image.open(path)), array)
+    written = {path: os.stat(path).st_mtime_ns for path, _ in gallery}
+    again = read(service, drawn(digits[7]))  # the same images: the same files, not rewritten
+    assert [path for path, _ in again[1]] == [path for path, _ in gallery] and again[2] == seen
+    assert {path: os.stat(path).st_mtime_ns for path, _ in gallery} == written
+    empty = read(service, None)  # no images at all
+    assert empty[1] == [] and empty[2] is None and empty[4] is None

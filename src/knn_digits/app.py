@@ -4,9 +4,12 @@
 samples and a lock — and wires events to the ``handle_*`` functions below. Those are plain
 functions of a service and the components' values, so tests call them without a server.
 
-Contract for automation (issue 4): element ids ``sketchpad``, ``classify``, ``prediction``,
-``neighbours``, ``upload``; API ``/classify`` (Sketchpad value), ``/classify_image`` (an image
-file) and ``/teach`` (Sketchpad value, digit "0"–"9"); each returns its main result first.
+Contract for automation (issue 4): element ids ``sketchpad`` (holding the drawing ``<canvas>``),
+``classify``, ``prediction``, ``neighbours``, ``upload``; API ``/classify`` (a Sketchpad value or
+the pad's strokes, :mod:`knn_digits.canvas`; the drawing's number comes back last),
+``/classify_image`` (an image file) and ``/teach`` (a drawing, digit "0"–"9"); each returns its
+main result first. The pad (:mod:`knn_digits.drawing_pad`) sends each finished stroke at once;
+an answer is shown only while the canvas still holds the drawing it was asked for.
 A number is cut into digits by recognition-driven segmentation (the model scores the ways to
 cut it, :mod:`knn_digits.scoring`); ``segmentation`` shows the cut it chose.
 
@@ -36,6 +39,7 @@ if any(
 
 import dataclasses  # noqa: E402
 import functools  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -50,6 +54,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from knn_digits import features  # noqa: E402
 from knn_digits.calibration import doubt  # noqa: E402
+from knn_digits.drawing_pad import DrawingPad  # noqa: E402
 from knn_digits.errors import KnnDigitsError, LimitError  # noqa: E402
 from knn_digits.models import (  # noqa: E402
     DEFAULT_PRESET,
@@ -79,14 +84,14 @@ __all__ = [
     "build_demo",
     "handle_classify",
     "handle_classify_image",
+    "handle_drawing",
     "handle_teach",
     "launch",
 ]
 
 CANVAS = (420, 420)  # (width, height): room for a finger, and for a number of 3–4 digits
 BRUSH_RADIUS = 9  # a felt pen on this canvas; the pipeline redraws any width anyway
-ENLARGE = 8  # "what the model sees": 28×28 shown at 224×224, pixels kept square
-THUMBNAIL = 112  # neighbour digits in the gallery
+THUMBNAIL = 112  # taught digits in the samples gallery
 CUT_HEIGHT = 160  # the segmentation view's height in pixels (the drawing, cropped and scaled)
 
 
@@ -366,7 +371,7 @@ def _present(service: DigitService, ink: np.ndarray) -> ClassifyResult:
     else:
         label = reading.text
     gallery = [  # one row per digit of a number (the gallery has k columns)
-        (_enlarge(image, THUMBNAIL // 28), f"{lab} · d={dist:.2f}{' · yours' if mine else ''}")
+        (image, f"{lab} · d={dist:.2f}{' · yours' if mine else ''}")
         for i in range(len(reading.labels))
         for image, lab, dist, mine in zip(
             reading.neighbour_images[i],
@@ -376,7 +381,9 @@ def _present(service: DigitService, ink: np.ndarray) -> ClassifyResult:
             strict=True,
         )
     ]
-    seen = _enlarge(np.concatenate(list(reading.digits), axis=1), ENLARGE)
+    # 28×28 as they are: the page enlarges them with square pixels (PAGE_CSS), a sixteenth of
+    # the bytes to encode and send that enlarged copies would cost.
+    seen = np.concatenate(list(reading.digits), axis=1)
     return label, gallery, seen, _explain(reading, service.preset), _cuts(ink, reading)
 
 
@@ -390,6 +397,49 @@ def handle_classify(service: DigitService, sketch: Mapping[str, Any] | None) -> 
         return _present(service, sketch_to_ink(sketch))
     except KnnDigitsError as exc:
         return _failure(str(exc))
+
+
+def handle_drawing(service: DigitService, drawing: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    """:func:`handle_classify`'s answer followed by the number of the drawing it belongs to
+    (``None`` for a Sketchpad value), so the page can drop an answer the pen has overtaken."""
+    version = drawing.get("version") if drawing is not None else None
+    return (*handle_classify(service, drawing), version)
+
+
+# Gradio saves an output image to a file named by its content and rewrites that file whenever an
+# answer holds the same image again (the same neighbours; the live answer and Classify's for one
+# drawing) — while the page may still be downloading it ("Too little data for declared
+# Content-Length"). A file it is handed is copied once, by a rename. So the answers' images go
+# out as files of ours, each written once under a name from its content.
+IMAGE_DIR = Path(tempfile.gettempdir()) / "knn-digits-images"
+
+
+def _image_file(image: np.ndarray) -> str:
+    """A PNG of ``image`` (uint8, (H, W) or (H, W, 3)) in IMAGE_DIR, written once, atomically."""
+    key = hashlib.sha256(repr((image.shape, image.dtype.str)).encode() + image.tobytes())
+    path = IMAGE_DIR / f"{key.hexdigest()[:32]}.png"
+    if not path.exists():
+        IMAGE_DIR.mkdir(parents=True, exist_ok=True)
+        descriptor, staging = tempfile.mkstemp(dir=IMAGE_DIR, suffix=".part")
+        with os.fdopen(descriptor, "wb") as out:
+            Image.fromarray(image).save(out, format="png")
+        os.replace(staging, path)
+    return str(path)
+
+
+def answer_as_files(handler: Callable[..., tuple[Any, ...]]) -> Callable[..., tuple[Any, ...]]:
+    """``handler`` (returning a ClassifyResult, maybe with more after it) with its images as
+    files (:func:`_image_file`), for the outputs of a running app."""
+
+    def call(service: DigitService, *args: Any) -> tuple[Any, ...]:
+        label, gallery, seen, text, cuts, *rest = handler(service, *args)
+        files = [(_image_file(image), caption) for image, caption in gallery]
+        seen_file = _image_file(seen) if seen is not None else None
+        cuts_file = _image_file(cuts) if cuts is not None else None
+        return (label, files, seen_file, text, cuts_file, *rest)
+
+    call.__doc__ = handler.__doc__
+    return call
 
 
 def handle_classify_image(service: DigitService, path: str | None) -> ClassifyResult:
@@ -540,25 +590,13 @@ def build_demo(service: DigitService) -> gr.Blocks:
         gr.Markdown(
             "# Handwritten digits, read by k nearest neighbours\n"
             "Draw a digit — or a number — and see which MNIST digits it is closest to. "
-            "If the answer is wrong, teach it the right one."
+            "If the answer is wrong, teach it the right one.",
+            elem_id="intro",
         )
         with gr.Tab("Classify"), gr.Row():
             with gr.Column(scale=1):
                 with gr.Tab("Draw"):
-                    pad = gr.Sketchpad(
-                        elem_id="sketchpad",
-                        label="Draw here",
-                        type="numpy",
-                        image_mode="RGBA",
-                        canvas_size=CANVAS,
-                        fixed_canvas=True,
-                        brush=gr.Brush(
-                            default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"
-                        ),
-                        layers=False,
-                        format="png",
-                        height=CANVAS[1] + 120,  # room for the toolbar: the canvas at ~100 %
-                    )
+                    pad = DrawingPad(size=CANVAS, brush_radius=BRUSH_RADIUS, elem_id="sketchpad")
                     classify = gr.Button("Classify", elem_id="classify", variant="primary")
                 with gr.Tab("Upload"):
                     upload = gr.File(
@@ -567,6 +605,8 @@ def build_demo(service: DigitService) -> gr.Blocks:
                         file_types=["image"],
                         type="filepath",
                     )
+                # Right under the canvas, so a phone shows the drawing and its answer together.
+                prediction = gr.Label(elem_id="prediction", label="Prediction", num_top_classes=3)
                 with gr.Accordion("Teach it", open=False):
                     correct = gr.Radio(
                         [str(d) for d in range(10)], label="The right digit", elem_id="correct"
@@ -602,7 +642,6 @@ def build_demo(service: DigitService) -> gr.Blocks:
                         list(PRESETS), value=service.preset, label="Preset", elem_id="preset"
                     )
             with gr.Column(scale=1):
-                prediction = gr.Label(elem_id="prediction", label="Prediction", num_top_classes=3)
                 explanation = gr.Markdown(elem_id="explanation")
                 seen = gr.Image(
                     elem_id="seen",
@@ -642,16 +681,41 @@ def build_demo(service: DigitService) -> gr.Blocks:
             )
 
         results = [prediction, neighbours, seen, explanation, segmentation]
-        classify.click(bind(handle_classify), pad, results, api_name="classify")
+        # A drawing's answer lands in hidden twins first, tagged with the drawing's number; the
+        # page shows it only if the canvas still holds that drawing (PUBLISH_IF_CURRENT_JS).
+        staged = [
+            gr.Label(visible=False, num_top_classes=3),
+            gr.Gallery(visible=False, format="png"),
+            gr.Image(visible=False, type="numpy", format="png"),
+            gr.Markdown(visible=False),
+            gr.Image(visible=False, type="numpy", format="png"),
+        ]
+        answered = gr.Number(visible=False, precision=0)
+        publish: dict[str, Any] = {
+            "fn": None,
+            "inputs": [pad, answered, *staged],
+            "outputs": results,
+            "js": PUBLISH_IF_CURRENT_JS,
+            "show_progress": "hidden",
+        }
+        read_drawing = bind(answer_as_files(handle_drawing))
+        classify.click(read_drawing, pad, [*staged, answered], api_name="classify").success(
+            **publish
+        )
         pad.change(
-            bind(handle_classify),
+            read_drawing,
             pad,
-            results,
+            [*staged, answered],
             api_visibility="private",
             trigger_mode="always_last",
             show_progress="hidden",
+        ).success(**publish)
+        upload.upload(
+            bind(answer_as_files(handle_classify_image)),
+            upload,
+            results,
+            api_name="classify_image",
         )
-        upload.upload(bind(handle_classify_image), upload, results, api_name="classify_image")
         teach.click(bind(handle_teach), [pad, correct], [notice, samples], api_name="teach")
 
         def select_sample(event: gr.SelectData, request: gr.Request) -> float | None:
@@ -692,21 +756,28 @@ def _remember_visitors(
     demo.load(restore, saved, [saved, samples, use_samples], api_visibility="private")
 
 
-# Gradio's Sketchpad ignores strokes until its brush tool is clicked; a person expects to draw at
-# once, so the page clicks it for them as soon as the editor has rendered.
-SELECT_BRUSH_JS = """
-() => {
-  const pick = (triesLeft) => {
-    const pad = document.querySelector("#sketchpad");
-    const brush = pad && [...pad.querySelectorAll("button")].find(
-      (b) => b.getAttribute("aria-label") === "Brush" || b.title === "Brush");
-    if (brush && pad.querySelector(".pixi-target canvas")) {
-      if (!brush.className.includes("highlight")) brush.click();
-    } else if (triesLeft > 0) {
-      setTimeout(() => pick(triesLeft - 1), 200);
-    }
-  };
-  pick(100);
+# Shows a drawing's staged answer only if the canvas still holds that drawing; otherwise leaves
+# every output as it is ({"__type__": "update"} changes nothing, like gr.skip()): the answer
+# for the newer drawing is on its way (the pad's change event always runs for the last one).
+# The canvas's data-answered attribute then says which drawing the page shows the answer for.
+PUBLISH_IF_CURRENT_JS = """
+(drawing, answered, ...answer) => {
+  const current = drawing && typeof drawing === "object" ? drawing.version ?? null : null;
+  if (current !== answered) return answer.map(() => ({__type__: "update"}));
+  const canvas = document.querySelector("#sketchpad canvas");
+  if (canvas) canvas.dataset.answered = String(answered ?? 0);
+  return answer;
+}
+"""
+
+# The digits the model saw and its neighbours come at 28×28: enlarged here, pixels kept square.
+# A phone (narrow screen): a smaller title, no intro, so the canvas and the answer under it fit.
+PAGE_CSS = """
+#seen img, #neighbours img { image-rendering: pixelated; }
+#seen img { width: 100%; height: 100%; object-fit: contain; }
+@media (max-width: 640px) {
+  #intro h1 { font-size: 1.3rem; margin: 0; }
+  #intro p { display: none; }
 }
 """
 
@@ -734,5 +805,5 @@ def launch(
     demo = build_demo(service)
     # Two workers for two cores; a 50 MB cap keeps absurd uploads from being stored at all.
     demo.queue(default_concurrency_limit=2).launch(
-        server_name=host, server_port=port, max_file_size="50mb", js=SELECT_BRUSH_JS
+        server_name=host, server_port=port, max_file_size="50mb", css=PAGE_CSS
     )

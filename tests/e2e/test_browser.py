@@ -1,7 +1,8 @@
-"""A person's view: Debian chromium draws with the mouse, clicks, uploads and reads the page.
+"""A person's view: Debian chromium draws with the mouse or a finger, clicks, uploads and reads
+the page, on a desktop screen and on a phone's.
 
-How to drive the Sketchpad (brush selection, zoom, few waypoints per stroke) is in
-../shared/BROWSER_TESTING.md.
+The drawing pad is a plain ``<canvas>`` (knn_digits.drawing_pad): canvas pixels map linearly
+onto its box on the screen.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ ZERO = [
         (212, 72),
     ]
 ]
+# Drawn as two strokes whose first alone reads as another digit: the stem of a 7 alone is a 1.
+SEVEN_STEM_THEN_BAR = [[(300, 90), (250, 200), (190, 340)], [(120, 90), (300, 90)]]
 TIMEOUT_MS = 15_000
+LABEL = '#prediction [data-testid="label-output-value"]'
 
 
 class AppPage:
@@ -50,10 +54,13 @@ class AppPage:
 
     def open(self, url: str) -> None:
         self.page.goto(url)
-        self.page.locator("#sketchpad .pixi-target canvas").wait_for(timeout=TIMEOUT_MS)
-        # The app selects the brush itself (SELECT_BRUSH_JS): a person draws without a click.
-        brush = self.page.locator("#sketchpad").get_by_role("button", name="Brush", exact=True)
-        self.expect(brush).to_have_class(_contains("highlight"), timeout=TIMEOUT_MS)
+        # Drawable: the pad's script is listening and the page's loading veil is gone.
+        self.page.wait_for_function(
+            "() => { const c = document.querySelector('#sketchpad canvas[data-ready]');"
+            " if (!c) return false; const b = c.getBoundingClientRect();"
+            " return document.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2) === c; }",
+            timeout=TIMEOUT_MS,
+        )
 
     @staticmethod
     def expect(locator: Any) -> Any:
@@ -61,24 +68,50 @@ class AppPage:
 
         return expect(locator)
 
+    def screen(self, point: Point) -> Point:
+        """Where a canvas pixel is on the screen."""
+        box = self.page.locator("#sketchpad canvas").bounding_box()
+        scale = box["width"] / CANVAS[0]
+        return (box["x"] + point[0] * scale, box["y"] + point[1] * scale)
+
     def draw(self, strokes: Sequence[Sequence[Point]]) -> None:
         """Mouse strokes through canvas points; the brush joins them with straight lines."""
-        zoom = float(self.page.locator("#sketchpad .zoom-number span").inner_text().strip("%"))
-        box = self.page.locator("#sketchpad .pixi-target canvas").bounding_box()
-        centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-        def screen(point: Point) -> Point:
-            return tuple(
-                c + (p - size / 2) * zoom / 100
-                for c, p, size in zip(centre, point, CANVAS, strict=True)
-            )  # type: ignore[return-value]
-
         for stroke in strokes:
-            self.page.mouse.move(*screen(stroke[0]))
+            self.page.mouse.move(*self.screen(stroke[0]))
             self.page.mouse.down()
             for point in stroke[1:]:
-                self.page.mouse.move(*screen(point))
+                self.page.mouse.move(*self.screen(point))
             self.page.mouse.up()
+
+    def touch(self, strokes: Sequence[Sequence[Point]]) -> None:
+        """Finger strokes, as a phone's touch screen sends them (CDP touch events)."""
+        cdp = self.page.context.new_cdp_session(self.page)
+        for stroke in strokes:
+            kinds = ["touchStart"] + ["touchMove"] * (len(stroke) - 1)
+            for kind, point in zip(kinds, stroke, strict=True):
+                x, y = self.screen(point)
+                spot = {"x": x, "y": y, "id": 1}
+                cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [spot]})
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        cdp.detach()
+
+    def record_labels(self) -> None:
+        """From now on, keep every label the page shows, in order (see :meth:`labels`)."""
+        self.page.evaluate(
+            """() => {
+              window.__labels = [];
+              const read = () => {
+                const el = document.querySelector('#prediction [data-testid="label-output-value"]');
+                const text = el ? el.textContent.trim() : "";
+                if (window.__labels.at(-1) !== text) window.__labels.push(text);
+              };
+              new MutationObserver(read).observe(document.querySelector('#prediction'),
+                {subtree: true, childList: true, characterData: true});
+            }"""
+        )
+
+    def labels(self) -> list[str]:
+        return list(self.page.evaluate("window.__labels"))
 
     def classify(self) -> None:
         self.page.locator("#classify").click()
@@ -93,14 +126,15 @@ class AppPage:
         )
 
     def expect_label(self, text: str) -> None:
-        label = self.page.locator('#prediction [data-testid="label-output-value"]')
-        self.expect(label).to_have_text(text, timeout=TIMEOUT_MS)
+        self.expect(self.page.locator(LABEL)).to_have_text(text, timeout=TIMEOUT_MS)
 
-
-def _contains(text: str) -> Any:
-    import re
-
-    return re.compile(rf"\b{re.escape(text)}\b")
+    def expect_settled(self) -> None:
+        """Wait until every answer asked for has come (the pad's number is the answered one)."""
+        self.page.wait_for_function(
+            "() => { const c = document.querySelector('#sketchpad canvas');"
+            " return c.dataset.answered === (c.dataset.version ?? '0'); }",
+            timeout=TIMEOUT_MS,
+        )
 
 
 @pytest.fixture
@@ -139,6 +173,23 @@ def test_draw_a_digit_and_classify_it(
 def test_the_answer_comes_live_while_drawing(app_page: AppPage) -> None:
     app_page.draw(ONE)  # no click: the canvas's change event classifies
     app_page.expect_label("1")
+
+
+@pytest.mark.parametrize("click", [False, True], ids=["live", "clicked"])
+def test_an_overtaken_answer_is_never_shown(app_page: AppPage, click: bool) -> None:
+    stem, bar = SEVEN_STEM_THEN_BAR
+    app_page.draw([stem])
+    app_page.expect_label("1")  # the first stroke alone reads otherwise than both
+    app_page.page.locator("#sketchpad").get_by_role("button", name="Undo", exact=True).click()
+    app_page.expect_settled()
+    app_page.draw([stem])
+    app_page.draw([bar])  # at once: the stem's answer is still on its way
+    app_page.record_labels()  # everything shown from the last pointer-up on
+    if click:
+        app_page.classify()
+    app_page.expect_settled()
+    app_page.expect_label("7")
+    assert set(app_page.labels()) <= {"7"}, app_page.labels()
 
 
 def test_an_empty_canvas_gets_a_message(app_page: AppPage) -> None:
@@ -262,3 +313,27 @@ def test_public_visitors_keep_their_own_samples_across_reloads_and_a_crash(
     finally:
         for context in contexts:
             context.close()
+
+
+@pytest.fixture
+def phone_page(browser: Any, server: Any) -> Iterator[AppPage]:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    page = AppPage(context.new_page())
+    page.open(server.url)
+    yield page
+    context.close()
+
+
+def test_a_phone_shows_the_canvas_and_the_answer_together(phone_page: AppPage) -> None:
+    page, height = phone_page.page, 844
+    for selector in ("#sketchpad canvas", "#prediction"):
+        box = page.locator(selector).bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= height, (selector, box)
+    phone_page.touch(SEVEN_STEM_THEN_BAR)
+    phone_page.record_labels()
+    phone_page.expect_settled()
+    phone_page.expect_label("7")
+    assert set(phone_page.labels()) <= {"7"}, phone_page.labels()
+    assert page.evaluate("window.scrollY") == 0  # drawing did not scroll the page

@@ -52,11 +52,25 @@ def test_the_answer_comes_with_neighbours_and_an_explanation(
     sketch_value: Sketch,
 ) -> None:
     path = drawing_png(test_digits[3], tmp_path / "3.png")
-    label, gallery, seen, text, _ = client.predict(sketch_value(path), api_name="/classify")
+    label, gallery, seen, text, _, version = client.predict(
+        sketch_value(path), api_name="/classify"
+    )
     assert label["label"] == "3" and len(label["confidences"]) == 3
     assert len(gallery) == 3 and all(item["caption"] for item in gallery)
     assert seen is not None
     assert "**3**" in text
+    assert version is None  # a Sketchpad value carries no drawing number
+
+
+def test_the_pads_strokes_are_read_and_the_answer_tagged(client: Any) -> None:
+    seven = [[120, 90, 300, 90, 180, 340]]  # the pad's payload: canvas pixels, flat x, y pairs
+    strokes = [{"points": points, "radius": 9, "erase": False} for points in seven]
+    drawing = {"version": 12, "width": 420, "height": 420, "strokes": strokes}
+    result = client.predict(drawing, api_name="/classify")
+    assert top(result) == "7" and result[-1] == 12
+    rubbed_out = {**drawing, "version": 13, "strokes": [*strokes, {**strokes[0], "erase": True}]}
+    result = client.predict(rubbed_out, api_name="/classify")
+    assert result[3] == "⚠️ The canvas is empty: draw a digit first." and result[-1] == 13
 
 
 def test_a_photo_is_read(client: Any, test_digits: dict[int, np.ndarray], tmp_path: Path) -> None:

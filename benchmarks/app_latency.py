@@ -1,0 +1,546 @@
+"""How the app feels: pen, answer, freshness, server load and the phone, as issue 10 measures them.
+
+Starts ``knn-digits app`` (default preset) in a subprocess and measures, tried as a new user
+would, in headless Debian chromium driven by Playwright (software WebGL, a stand-in for a modest
+laptop or phone) and through ``gradio_client``:
+
+- pen: seconds for the canvas to follow a stroke of 8 pointer moves (p50, p95);
+- answer: ms from the last pointer-up to the answer for the complete drawing, nothing clicked;
+- stale: two-stroke digits in which a label that is not the final one shows after the last
+  pointer-up (a flashing wrong answer), without clicking and with Classify clicked at once;
+- server: one drawing through ``gradio_client`` (p50), and 50 simultaneous users × 2 drawings
+  (all answered? right? p50, p95);
+- phone (390×844, touch through CDP): canvas and answer visible together without scrolling, a
+  touch stroke's time, the answer's latency and whether it is right.
+
+Works on the Gradio Sketchpad (before issue 10) and on the plain canvas (after).
+Run: ``python benchmarks/app_latency.py [--trials 8] [--users 50] [--preset accurate]``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from knn_digits.datasets import load_mnist  # noqa: E402
+from knn_digits.preprocess import render_drawing  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+# The launch flags ../shared/BROWSER_TESTING.md prescribes (tests/e2e/conftest.py uses them too).
+CHROMIUM_ARGS = (
+    "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+    "--disable-background-networking --disable-component-update --disable-sync"
+).split()
+CANVAS = 420  # the app's canvas side in canvas pixels
+LABEL = '#prediction [data-testid="label-output-value"]'
+SETTLE_S = 2.5  # no label change for this long after the last pointer-up: the answer is final
+
+Point = tuple[float, float]
+# Two-stroke digits whose first stroke alone reads differently; canvas pixels (420×420).
+TWO_STROKES: dict[str, list[list[Point]]] = {
+    "7": [[(300, 90), (250, 200), (190, 340)], [(120, 90), (300, 90)]],  # stem (a 1), then bar
+    "4": [[(170, 70), (120, 250), (320, 250)], [(260, 120), (255, 370)]],  # the L, then the stem
+    "5": [[(150, 90), (140, 190), (260, 200), (280, 300), (140, 340)], [(150, 90), (290, 90)]],
+}
+# A stroke of 8 pointer moves (9 points) for the pen test: a zigzag across the middle.
+PEN_STROKE = [(60 + 37.5 * i, 180 + (40 if i % 2 else -40)) for i in range(9)]
+PHONE_ONE = [[(215, 70), (212, 150), (208, 230), (205, 350)]]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, float), q)) if values else float("nan")
+
+
+# --------------------------------------------------------------------------------------------
+# The server
+# --------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_app(preset: str | None) -> Iterator[str]:
+    """``knn-digits app`` in a subprocess with a throwaway store; yields its URL."""
+    folder = Path(tempfile.mkdtemp(prefix="knn-latency-"))
+    port = _free_port()
+    command = [sys.executable, "-m", "knn_digits", "app", "--port", str(port)]
+    command += ["--store", str(folder / "samples.sqlite3")]
+    if preset:
+        command += ["--preset", preset]
+    env = {**os.environ, "GRADIO_TEMP_DIR": str(folder / "gradio"), "PYTHONUNBUFFERED": "1"}
+    log = open(folder / "server.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((folder / "server.log").read_text()[-3000:])
+            try:
+                with urllib.request.urlopen(url + "/config", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+# --------------------------------------------------------------------------------------------
+# The browser
+# --------------------------------------------------------------------------------------------
+
+# Records every label the page shows (time, text) and every pointer-up, in page time.
+RECORDER_JS = """
+() => {
+  window.__labels = []; window.__ups = [];
+  const read = () => {
+    const el = document.querySelector('LABEL');
+    const text = el ? el.textContent.trim() : "";
+    const last = window.__labels[window.__labels.length - 1];
+    if (!last || last[1] !== text) window.__labels.push([performance.now(), text]);
+  };
+  new MutationObserver(read).observe(document.querySelector('#prediction'),
+    {subtree: true, childList: true, characterData: true});
+  read();
+  // The pad marks the drawing whose answer the page shows (data-answered): when it reaches
+  // the canvas's own number, the answer for the complete drawing is on screen.
+  window.__answers = [];
+  const canvas = document.querySelector('#sketchpad canvas[data-ready]');
+  if (canvas) new MutationObserver(() => {
+    const {answered, version} = canvas.dataset;
+    if (answered && answered === version) window.__answers.push(performance.now());
+  }).observe(canvas, {attributes: true});
+  const up = () => window.__ups.push(performance.now());
+  window.addEventListener('pointerup', up, true);
+  window.addEventListener('touchend', up, true);
+}
+""".replace("LABEL", LABEL.replace("'", "\\'"))
+
+
+class Surface:
+    """Where and how to draw: the Sketchpad's pixi canvas (zoomed) or a plain ``<canvas>``."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.sketchpad = page.locator("#sketchpad .pixi-target canvas").count() > 0
+        selector = "#sketchpad .pixi-target canvas" if self.sketchpad else "#sketchpad canvas"
+        self.canvas = page.locator(selector).first
+
+    def to_screen(self) -> Callable[[Point], Point]:
+        box = self.canvas.bounding_box()
+        centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        if self.sketchpad:  # the image is centred in the pixi canvas and zoomed
+            span = self.page.locator("#sketchpad .zoom-number span").inner_text()
+            scale = float(span.strip("%")) / 100
+        else:
+            scale = box["width"] / CANVAS
+        return lambda p: (
+            centre[0] + (p[0] - CANVAS / 2) * scale,
+            centre[1] + (p[1] - CANVAS / 2) * scale,
+        )
+
+    def stroke(self, points: Sequence[Point]) -> float:
+        """One mouse stroke; returns the seconds the browser took to follow it."""
+        screen, mouse = self.to_screen(), self.page.mouse
+        mouse.move(*screen(points[0]))
+        start = time.perf_counter()
+        mouse.down()
+        for point in points[1:]:
+            mouse.move(*screen(point))
+        mouse.up()
+        return time.perf_counter() - start
+
+    def touch_stroke(self, cdp: Any, points: Sequence[Point]) -> float:
+        """One finger stroke through CDP touch events; returns seconds to follow it."""
+        screen = self.to_screen()
+
+        def touch(kind: str, point: Point | None) -> None:
+            spots = [] if point is None else [{"x": point[0], "y": point[1], "id": 1}]
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": spots})
+
+        start = time.perf_counter()
+        touch("touchStart", screen(points[0]))
+        for point in points[1:]:
+            touch("touchMove", screen(point))
+        touch("touchEnd", None)
+        return time.perf_counter() - start
+
+
+def open_page(browser: Any, url: str, **context_options: Any) -> tuple[Any, Any, Surface]:
+    context = browser.new_context(**context_options)
+    page = context.new_page()
+    page.goto(url)
+    page.locator("#sketchpad canvas").first.wait_for(timeout=30_000)
+    if not page.locator("#sketchpad .pixi-target canvas").count():  # the plain canvas
+        page.wait_for_function(  # listening, and the page's loading veil gone
+            "() => { const c = document.querySelector('#sketchpad canvas[data-ready]');"
+            " if (!c) return false; const b = c.getBoundingClientRect();"
+            " return document.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2) === c; }",
+            timeout=30_000,
+        )
+    else:  # the Sketchpad ignores strokes until its brush is selected
+        brush = page.locator("#sketchpad").get_by_role("button", name="Brush", exact=True)
+        deadline = time.monotonic() + 30
+        while "highlight" not in (brush.get_attribute("class") or ""):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Sketchpad's brush was never selected")
+            time.sleep(0.1)
+    page.evaluate(RECORDER_JS)
+    return context, page, Surface(page)
+
+
+Trial = tuple[list[tuple[float, str]], list[float], list[float]]  # labels, pointer-ups, answers
+
+
+def settled(page: Any, timeout: float = 20.0) -> Trial:
+    """Wait until the label has not changed for SETTLE_S; returns what the page recorded."""
+    deadline = time.monotonic() + timeout
+    script = "[window.__labels, window.__ups, window.__answers, performance.now()]"
+    while True:
+        labels, ups, answers, now = page.evaluate(script)
+        quiet = labels and ups and now - max(labels[-1][0], ups[-1]) > SETTLE_S * 1000
+        if quiet or time.monotonic() > deadline:
+            return [tuple(item) for item in labels], ups, answers
+        time.sleep(0.2)
+
+
+def read_trial(trial: Trial, since: float | None = None) -> tuple[str, float | None, bool]:
+    """(final label, ms from the last pointer-up to it, whether another label showed after
+    ``since``, by default the last pointer-up).
+
+    The answer's arrival: on the pad, the first time the page shows the answer for the canvas's
+    latest drawing; on the Sketchpad (no such mark), the last change of the label after the
+    pointer-up, if any."""
+    labels, ups, answers = trial
+    last_up = ups[-1]
+    since = last_up if since is None else since
+    final = labels[-1][1]
+    stale = any(text != final for t, text in labels if t > since)
+    arrivals = [t for t in answers if t > last_up]
+    if not answers:
+        arrivals = [t for t, text in labels[-1:] if t > last_up]
+    latency = arrivals[0] - last_up if arrivals else None
+    return final, latency, stale
+
+
+def browser_figures(url: str, trials: int) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    out: dict[str, Any] = {"pen": [], "answer_ms": [], "stale": 0, "right": 0, "n": 0}
+    out |= {"stale_click": 0, "right_click": 0, "n_click": 0}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        desktop = {"viewport": {"width": 1280, "height": 1100}}
+        # Pen: strokes of 8 moves on a fresh page each.
+        context, page, surface = open_page(browser, url, **desktop)
+        for _ in range(trials):
+            out["pen"].append(surface.stroke(PEN_STROKE))
+        context.close()
+        # Answer and freshness: two-stroke digits, without and with clicking Classify.
+        digits = list(TWO_STROKES)
+        for trial in range(2 * trials):
+            click = trial % 2 == 1
+            digit = digits[(trial // 2) % len(digits)]
+            context, page, surface = open_page(browser, url, **desktop)
+            for stroke in TWO_STROKES[digit]:
+                surface.stroke(stroke)
+            clicked_at = None
+            if click:
+                clicked_at = page.evaluate("performance.now()")
+                page.locator("#classify").click()
+            final, latency, stale = read_trial(settled(page), clicked_at)
+            if click:
+                out["n_click"] += 1
+                out["stale_click"] += stale
+                out["right_click"] += final == digit
+            else:
+                out["n"] += 1
+                out["stale"] += stale
+                out["right"] += final == digit
+                if latency is not None:
+                    out["answer_ms"].append(latency)
+            context.close()
+        out |= phone_figures(browser, url, trials)
+        browser.close()
+    return out
+
+
+def phone_figures(browser: Any, url: str, trials: int) -> dict[str, Any]:
+    phone = {
+        "viewport": {"width": 390, "height": 844},
+        "is_mobile": True,
+        "has_touch": True,
+        "device_scale_factor": 2,
+    }
+    out: dict[str, Any] = {"phone_pen": [], "phone_answer_ms": [], "phone_right": 0}
+    out |= {"phone_n": 0, "phone_stale": 0}
+    for _ in range(max(2, trials // 2)):
+        context, page, surface = open_page(browser, url, **phone)
+        height = page.viewport_size["height"]
+        canvas, label = surface.canvas.bounding_box(), page.locator("#prediction").bounding_box()
+        out["phone_together"] = (
+            canvas is not None
+            and label is not None
+            and canvas["y"] >= 0
+            and canvas["y"] + canvas["height"] <= height
+            and label["y"] >= 0
+            and label["y"] + label["height"] <= height
+        )
+        cdp = context.new_cdp_session(page)
+        for stroke in PHONE_ONE:
+            out["phone_pen"].append(surface.touch_stroke(cdp, stroke))
+        final, latency, stale = read_trial(settled(page))
+        out["phone_n"] += 1
+        out["phone_right"] += final == "1"
+        out["phone_stale"] += stale
+        if latency is not None:
+            out["phone_answer_ms"].append(latency)
+        context.close()
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# gradio_client
+# --------------------------------------------------------------------------------------------
+
+
+def drawings(folder: Path, n: int) -> list[tuple[Path, int]]:
+    """n MNIST test digits drawn as on the canvas, saved as composites: (path, label)."""
+    images, labels = load_mnist("test")
+    out = []
+    for i in range(n):
+        layer = render_drawing(images[i], brush_radius=6 + i % 5)
+        composite = np.where(layer[:, :, 3:] > 0, 0, 255).astype(np.uint8).repeat(3, axis=2)
+        path = folder / f"{i}.png"
+        Image.fromarray(composite).save(path)
+        out.append((path, int(labels[i])))
+    return out
+
+
+def sketch_value(path: Path) -> dict[str, Any]:
+    from gradio_client import handle_file
+
+    return {"background": None, "layers": [], "composite": handle_file(str(path))}
+
+
+def top(result: Sequence[Any]) -> str | None:
+    label = result[0]
+    return label.get("label") if isinstance(label, dict) else None
+
+
+# The pad's own payload for a 7 (three points, brush radius 9, on the 420 px canvas).
+SEVEN_STROKES = {
+    "version": 1,
+    "width": CANVAS,
+    "height": CANVAS,
+    "strokes": [{"points": [120, 90, 300, 90, 180, 340], "radius": 9, "erase": False}],
+}
+
+
+def over_http(url: str, payload: Any, n: int) -> list[float]:
+    """Seconds per ``/classify`` call over Gradio's queue API by plain HTTP: join, then read
+    the event stream until the answer. gradio_client adds its own wait on top: it looks for
+    new messages every 50 ms (``gradio_client.utils.stream_sse_v1plus``)."""
+    import json
+    import uuid
+
+    import httpx
+
+    config = httpx.get(url + "/config").json()
+    prefix = config.get("api_prefix", "/gradio_api")
+    fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "classify")
+    times = []
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for _ in range(n + 1):  # the first one warms the connection up
+            session = uuid.uuid4().hex
+            start = time.perf_counter()
+            join = {"data": [payload], "fn_index": fn_index, "session_hash": session}
+            http.post(f"{prefix}/queue/join", json=join).raise_for_status()
+            with http.stream("GET", f"{prefix}/queue/data", params={"session_hash": session}) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data:") and '"process_completed"' in line:
+                        assert json.loads(line[5:])["success"], line
+                        break
+            times.append(time.perf_counter() - start)
+    return times[1:]
+
+
+def server_figures(url: str, users: int, singles: int) -> dict[str, Any]:
+    from gradio_client import Client
+
+    folder = Path(tempfile.mkdtemp(prefix="knn-latency-drawings-"))
+    pool = drawings(folder, max(2 * users, singles))
+    client = Client(url, verbose=False, download_files=False)
+    client.predict(sketch_value(pool[0][0]), api_name="/classify")  # warm up
+    single, single_strokes = [], []
+    for path, _ in pool[:singles]:
+        start = time.perf_counter()
+        client.predict(sketch_value(path), api_name="/classify")
+        single.append(time.perf_counter() - start)
+    strokes = None
+    try:
+        for _ in range(singles):
+            start = time.perf_counter()
+            strokes = top(client.predict(SEVEN_STROKES, api_name="/classify"))
+            single_strokes.append(time.perf_counter() - start)
+    except Exception:  # noqa: BLE001 - the Sketchpad (before issue 10) takes no strokes
+        strokes = None
+    client.close()
+    if strokes != "7":  # not understood (the Sketchpad reads them as an empty canvas)
+        single_strokes = []
+    http_strokes = over_http(url, SEVEN_STROKES, singles) if strokes == "7" else []
+
+    clients = [Client(url, verbose=False, download_files=False) for _ in range(users)]
+    times: list[float] = []
+    answers: list[tuple[str | None, int]] = []
+    lock, start_line = threading.Lock(), threading.Barrier(users)
+
+    def user(i: int) -> None:
+        start_line.wait()
+        for path, label in (pool[2 * i], pool[2 * i + 1]):
+            start = time.perf_counter()
+            try:
+                answer = top(clients[i].predict(sketch_value(path), api_name="/classify"))
+            except Exception:  # noqa: BLE001 - an unanswered request is what we count
+                answer = None
+            with lock:
+                times.append(time.perf_counter() - start)
+                answers.append((answer, label))
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for client in clients:
+        client.close()
+    return {
+        "single_ms": [1000 * s for s in single],
+        "single_strokes_ms": [1000 * s for s in single_strokes],
+        "http_strokes_ms": [1000 * s for s in http_strokes],
+        "load_s": times,
+        "answered": sum(a is not None for a, _ in answers),
+        "load_right": sum(a == str(label) for a, label in answers),
+        "requests": 2 * users,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The table
+# --------------------------------------------------------------------------------------------
+
+
+def table(figures: dict[str, Any], users: int) -> str:
+    f = figures
+    rows = [
+        (
+            "pen: 8-move stroke, p50 / p95 (target p95 ≤ 0.3 s)",
+            f"{percentile(f['pen'], 50):.2f} / {percentile(f['pen'], 95):.2f} s",
+        ),
+        (
+            "answer after the last pointer-up, no click, p50 / p95 (target p95 ≤ 300 ms)",
+            f"{percentile(f['answer_ms'], 50):.0f} / {percentile(f['answer_ms'], 95):.0f} ms",
+        ),
+        (
+            "two-stroke digits with a wrong answer flashing, no click (target 0)",
+            f"{f['stale']} of {f['n']} (read right: {f['right']})",
+        ),
+        (
+            "… with Classify clicked at once (target 0)",
+            f"{f['stale_click']} of {f['n_click']} (read right: {f['right_click']})",
+        ),
+        (
+            "server: one drawing via gradio_client, p50 (target ≤ 50 ms)",
+            f"{percentile(f['single_ms'], 50):.0f} ms",
+        ),
+        (
+            "… the pad's strokes instead of a PNG, via gradio_client / plain HTTP, p50",
+            f"{percentile(f['single_strokes_ms'], 50):.0f} / "
+            f"{percentile(f['http_strokes_ms'], 50):.0f} ms",
+        ),
+        (
+            f"server: {users} users × 2 drawings, answered / right",
+            f"{f['answered']} / {f['load_right']} of {f['requests']}",
+        ),
+        (
+            f"server: {users} users × 2 drawings, p50 / p95 (target p95 ≤ 2 s)",
+            f"{percentile(f['load_s'], 50):.2f} / {percentile(f['load_s'], 95):.2f} s",
+        ),
+        (
+            "phone 390×844: canvas and answer visible together",
+            "yes" if f.get("phone_together") else "no",
+        ),
+        (
+            "phone: touch stroke, p50 / answer p50",
+            f"{percentile(f['phone_pen'], 50):.2f} s / "
+            f"{percentile(f['phone_answer_ms'], 50):.0f} ms",
+        ),
+        (
+            "phone: read right / wrong answer flashing",
+            f"{f['phone_right']} / {f['phone_stale']} of {f['phone_n']}",
+        ),
+    ]
+    lines = ["| measure | value |", "| --- | --- |"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=8, help="browser trials per measure")
+    parser.add_argument("--users", type=int, default=50, help="simultaneous gradio_client users")
+    parser.add_argument("--singles", type=int, default=30, help="one-at-a-time client calls")
+    parser.add_argument("--preset", default=None, help="the app's preset (default: its own)")
+    parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--skip-server", action="store_true")
+    args = parser.parse_args(argv)
+    figures: dict[str, Any] = {
+        "pen": [], "answer_ms": [], "stale": 0, "n": 0, "right": 0, "stale_click": 0,
+        "n_click": 0, "right_click": 0, "phone_pen": [], "phone_answer_ms": [],
+        "phone_right": 0, "phone_n": 0, "phone_stale": 0, "single_ms": [], "load_s": [],
+        "single_strokes_ms": [], "http_strokes_ms": [],
+        "answered": 0, "load_right": 0, "requests": 0,
+    }  # fmt: skip
+    started = time.perf_counter()
+    with running_app(args.preset) as url:
+        if not args.skip_browser:
+            figures |= browser_figures(url, args.trials)
+        if not args.skip_server:
+            figures |= server_figures(url, args.users, args.singles)
+    print(
+        f"\napp latency, {datetime.date.today()}, {os.cpu_count()} cores, preset "
+        f"{args.preset or 'default'}, {args.trials} trials, {time.perf_counter() - started:.0f} s\n"
+    )
+    print(table(figures, args.users))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
