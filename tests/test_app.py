@@ -553,7 +553,7 @@ def test_the_public_demo_keeps_the_api_and_remembers_visitors(public: app.DigitS
         demo = worker.submit(asyncio.run, build()).result()
     api = {fn.api_name: fn for fn in demo.fns.values() if fn.api_visibility == "public"}
     assert {"classify", "teach", "delete_sample", "export_samples"} <= set(api)
-    assert [type(block).__name__ for block in api["teach"].inputs] == ["Sketchpad", "Radio"]
+    assert [type(block).__name__ for block in api["teach"].inputs] == ["DrawingPad", "Radio"]
     stored = [block for block in demo.blocks.values() if isinstance(block, gr.BrowserState)]
     assert len(stored) == 1 and stored[0].storage_key == "knn-digits-visitor"
 
