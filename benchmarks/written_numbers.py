@@ -13,13 +13,16 @@ the height, and set after the one before with a gap between their ink boxes of o
 The number is drawn with a 14 px brush on the app's 420 px canvas, as large as fits (its height
 20–45 % of the canvas), and sent to ``handle_classify`` as a Sketchpad value. A number is read
 right if every digit is; its digit count is right if the app found as many digits as written.
+"Cut by hand" reads each digit's own strokes, drawn where they are in the number, alone: the
+share of numbers read right that way is what perfect segmentation would reach with today's
+digit reader, and "right where cut by hand is" is segmentation's own share of those.
 Model time is the time spent in the model's ``explain`` (every scoring and reading call), and
 model reads the number of 28×28 candidates it read: on a shared machine the count is the
 steadier measure of cost.
 
 Split: ``--split tune`` is writers 1–20, ``confirm`` writers 21–30 (look at it once the choices
-are made). Run: ``python benchmarks/written_numbers.py [--split confirm] [--numbers 200]
-[--markdown table.md]``.
+are made). Run from ``benchmarks/``: ``python written_numbers.py [--split confirm]
+[--numbers 200] [--markdown table.md]``.
 """
 
 from __future__ import annotations

@@ -103,8 +103,9 @@ SEVERAL_STROKES = {
     # A 7 whose bar crosses its stem, and one whose bar is written apart to the left.
     "7": [[(0, 0), (120, 0), (40, 200)], [(30, 100), (110, 100)]],
     "7 ": [[(0, 0), (120, 0), (40, 200)], [(10, 100), (55, 100)]],
-    # A 1 with its flag and, written apart, its base.
+    # A 1 with its flag and, written apart, its base; a 1 whose flag is long, in one stroke.
     "1": [[(0, 40), (40, 0), (40, 180)], [(0, 200), (80, 200)]],
+    "1 ": [[(0, 140), (130, 0), (130, 200)]],
     # A 5 with its hat written apart.
     "5": [[(10, 0), (10, 90), (90, 100), (90, 190), (0, 200)], [(20, -10), (110, -10)]],
 }

@@ -57,6 +57,10 @@ MAX_PIECES = 4  # no hypothesis joins more pieces than this (a block cut three t
 # clear vote).
 MAX_ASPECT = 1.0
 ASPECT_COST = 4.0
+# Digits of a number span most of its height: a hypothesis lower than MIN_HEIGHT of the line
+# loses SHORT_COST per unit it lacks (the flag cut off a "1" reads as a "1" of its own).
+MIN_HEIGHT = 0.5
+SHORT_COST = 4.0
 # A block that reads at least this well whole is not cut: a wide digit read well costs one
 # read, as before segmentation asked the model, and a 0 is not read as a 1 and a sliver.
 ACCEPT = -2.5
@@ -309,13 +313,14 @@ def segment_number(ink: np.ndarray, scorer: Scorer | None = None) -> list[Piece]
         if not chosen:
             return np.zeros(0)
         scores = np.asarray(scorer([candidate(run).digit for run in chosen]), np.float64)
-        aspects = np.array(
-            [
-                (right - left) / (bottom - top)
-                for top, left, bottom, right in (candidate(run).box for run in chosen)
-            ]
+        boxes = np.array([candidate(run).box for run in chosen])  # (n, 4): top, left, ...
+        heights = boxes[:, 2] - boxes[:, 0]
+        aspects = (boxes[:, 3] - boxes[:, 1]) / heights
+        return (
+            scores
+            - ASPECT_COST * np.clip(aspects - MAX_ASPECT, 0.0, None)
+            - SHORT_COST * np.clip(MIN_HEIGHT - heights / height, 0.0, None)
         )
-        return scores - ASPECT_COST * np.clip(aspects - MAX_ASPECT, 0.0, None)
 
     cut = [whole for whole in wholes if whole[1] - whole[0] > 1 and whole in runs]
     accepted = [whole for whole, s in zip(cut, score(cut), strict=True) if s >= ACCEPT]
