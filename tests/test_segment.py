@@ -3,6 +3,7 @@ together, left to right, and an empty or one-digit canvas behaves as before."""
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Sequence
 
 import numpy as np
@@ -72,26 +73,47 @@ def strokes(*points: Sequence[tuple[float, float]]) -> np.ndarray:
 # ------------------------------------------------------------------ touching digits
 
 
-@pytest.mark.parametrize("pair", ["57", "80", "34", "96", "09"])
-def test_touching_digits_are_cut_apart(
-    pair: str,
-    model: DigitModel,
-    scale: float,
-    mnist_test: tuple[np.ndarray, np.ndarray],
-) -> None:
+def touching(
+    pair: str, scorer: DigitScorer, mnist_test: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """Two MNIST digits, each read right alone, moved together until their ink just touches."""
     images, labels = mnist_test
-    scorer = DigitScorer(model, scale)
     picks = []
     for d in pair:  # the first of each class the model reads right on its own
         for image in images[labels == int(d)][:20]:
-            ink = side_by_side([image], 0)
-            if labels_of(scorer, ink) == d:
+            if labels_of(scorer, side_by_side([image], 0)) == d:
                 picks.append(image)
                 break
     apart = components(side_by_side(picks, -30))
     overlap = next(o for o in range(0, 60, 2) if components(side_by_side(picks, o)) < apart)
-    ink = side_by_side(picks, overlap)
-    assert labels_of(scorer, ink) == pair
+    return side_by_side(picks, overlap)
+
+
+@pytest.mark.parametrize("pair", ["57", "80", "34", "96", "09"])
+def test_touching_digits_are_cut_apart(
+    pair: str, model: DigitModel, scale: float, mnist_test: tuple[np.ndarray, np.ndarray]
+) -> None:
+    scorer = DigitScorer(model, scale)
+    assert labels_of(scorer, touching(pair, scorer, mnist_test)) == pair
+
+
+def test_a_large_photo_of_touching_digits_is_cut_alike_within_bounded_memory(
+    model: DigitModel, scale: float, mnist_test: tuple[np.ndarray, np.ndarray]
+) -> None:
+    # 8× the size (1,200 rows): the cut search runs on a shrunk copy, not rows × columns × reach
+    # (~400× the ink's bytes here), and cuts where it cuts the drawing at its own size.
+    scorer = DigitScorer(model, scale)
+    ink = touching("57", scorer, mnist_test)
+    boxes = [piece.box for piece in segment_number(ink, scorer)]
+    large = np.kron(ink, np.ones((8, 8), np.float32))
+    tracemalloc.start()
+    try:
+        pieces = segment_number(large, scorer)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [piece.box for piece in pieces] == [tuple(8 * v for v in box) for box in boxes]
+    assert len(boxes) == 2 and peak < 20 * large.nbytes
 
 
 # ------------------------------------------------------------------ one digit, several strokes

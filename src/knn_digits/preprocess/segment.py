@@ -49,6 +49,9 @@ MIN_SLICE = 0.15  # no slice narrower than this (a "1" drawn with a thick brush 
 CUTS_PER_HEIGHT = 2.5  # cuts tried per height of a block's width, the cheapest first
 CUT_REACH = 0.5  # a cut strays at most this much of MIN_SLICE from its column
 CUT_STEP = 0.1  # a cut's sideways step costs this much of a pixel of ink crossed
+# Cuts are sought on the line shrunk to at most this many rows: the search holds rows × columns ×
+# reach numbers (a canvas's numbers are under 200 rows; a photo's ink may be thousands).
+CUT_ROWS = 256
 JOIN_GAP = 0.03  # pieces nearer than this (or overlapping) may be one digit
 MAX_WIDTH = 1.6  # no hypothesis is wider than this
 MAX_PIECES = 4  # no hypothesis joins more pieces than this (a block cut three times)
@@ -155,10 +158,11 @@ def _slices(block: _Blob, height: int) -> list[_Blob]:
     """
     if block.width <= CUT_WIDTH * height:
         return [block]
-    mask = block.mask[:, block.cols[0] : block.cols[1]]
-    margin = max(1, round(MIN_SLICE * height))
-    costs, paths = _cut_paths(mask, round(CUT_REACH * margin))
-    inner = costs[margin : block.width - margin]
+    step = -(-height // CUT_ROWS)  # paths are found on the block shrunk by this factor
+    small = _shrink(block.mask[:, block.cols[0] : block.cols[1]], step)
+    margin = max(1, round(MIN_SLICE * height / step))
+    costs, paths = _cut_paths(small, round(CUT_REACH * margin))
+    inner = costs[margin : small.shape[1] - margin]
     if not len(inner):
         return [block]
     lowest = ndimage.minimum_filter1d(inner, 2 * margin + 1, mode="nearest") == inner
@@ -172,7 +176,10 @@ def _slices(block: _Blob, height: int) -> list[_Blob]:
     columns = np.arange(block.mask.shape[1])[None, :]  # (1, W)
     edges = [
         np.zeros(len(block.mask), np.int64),
-        *(block.cols[0] + paths[c] for c in sorted(cuts)),
+        *(
+            block.cols[0] + np.repeat(paths[c] * step + step // 2, step)[: len(block.mask)]
+            for c in sorted(cuts)
+        ),
         np.full(len(block.mask), block.cols[1]),
     ]
     edges = list(np.maximum.accumulate(np.stack(edges), axis=0))  # paths never cross
@@ -182,6 +189,16 @@ def _slices(block: _Blob, height: int) -> list[_Blob]:
         if piece.any():
             pieces.append(_Blob.of(piece, cut=True))
     return pieces
+
+
+def _shrink(mask: np.ndarray, step: int) -> np.ndarray:
+    """``mask`` (H, W) shrunk ``step`` times: a cell is ink if any pixel it covers is."""
+    if step == 1:
+        return mask
+    height, width = -(-mask.shape[0] // step), -(-mask.shape[1] // step)
+    padded = np.zeros((height * step, width * step), bool)
+    padded[: mask.shape[0], : mask.shape[1]] = mask
+    return padded.reshape(height, step, width, step).any(axis=(1, 3))
 
 
 def _cut_paths(mask: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
