@@ -198,7 +198,7 @@ def _shrink(mask: np.ndarray, step: int) -> np.ndarray:
     height, width = -(-mask.shape[0] // step), -(-mask.shape[1] // step)
     padded = np.zeros((height * step, width * step), bool)
     padded[: mask.shape[0], : mask.shape[1]] = mask
-    return padded.reshape(height, step, width, step).any(axis=(1, 3))
+    return np.asarray(padded.reshape(height, step, width, step).any(axis=(1, 3)))
 
 
 def _cut_paths(mask: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
