@@ -13,13 +13,16 @@ the height, and set after the one before with a gap between their ink boxes of o
 The number is drawn with a 14 px brush on the app's 420 px canvas, as large as fits (its height
 20–45 % of the canvas), and sent to ``handle_classify`` as a Sketchpad value. A number is read
 right if every digit is; its digit count is right if the app found as many digits as written.
+"Cut by hand" reads each digit's own strokes, drawn where they are in the number, alone: the
+share of numbers read right that way is what perfect segmentation would reach with today's
+digit reader, and "right where cut by hand is" is segmentation's own share of those.
 Model time is the time spent in the model's ``explain`` (every scoring and reading call), and
 model reads the number of 28×28 candidates it read: on a shared machine the count is the
 steadier measure of cost.
 
 Split: ``--split tune`` is writers 1–20, ``confirm`` writers 21–30 (look at it once the choices
-are made). Run: ``python benchmarks/written_numbers.py [--split confirm] [--numbers 200]
-[--markdown table.md]``.
+are made). Run from ``benchmarks/``: ``python written_numbers.py [--split confirm]
+[--numbers 200] [--markdown table.md]``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import argparse
 import collections
 import datetime
 import functools
+import itertools
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -39,8 +43,8 @@ import numpy as np
 
 from knn_digits.app import DigitService, handle_classify
 from knn_digits.datasets import PenDigit, read_pen_digits
-from knn_digits.models import DEFAULT_PRESET, load_model
-from knn_digits.preprocess import render_strokes
+from knn_digits.models import DEFAULT_PRESET, load_model, to_uint8
+from knn_digits.preprocess import normalize_digit, render_strokes
 from real_handwriting import DEFAULT_REALDATA, SPLITS
 
 CANVAS = (420, 420)  # the app's canvas (knn_digits.app.CANVAS)
@@ -52,15 +56,20 @@ MAX_ASPECT = 1.3  # a digit is at most this many times as wide as the number is 
 
 @dataclass
 class Number:
-    """A number as drawn: its digits, the kind of gap between them, the Sketchpad value."""
+    """A number as drawn: its digits, the kind of gap between them, the Sketchpad value, and
+    its digits cut by hand (each digit's own strokes, MNIST-like: (n, 28, 28) float32)."""
 
     text: str
     kind: str
     value: dict[str, Any]
+    alone: np.ndarray
 
 
-def compose(digits: Sequence[PenDigit], kind: str, rng: np.random.Generator) -> dict[str, Any]:
-    """Pen digits set left to right on the canvas with gaps of ``kind``, as a Sketchpad value."""
+def compose(
+    digits: Sequence[PenDigit], kind: str, rng: np.random.Generator
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Pen digits set left to right on the canvas with gaps of ``kind``, as a Sketchpad value;
+    and each digit's own ink, normalised as the app would a digit cut perfectly."""
     shapes = []  # per digit: strokes in screen units (y down) with the box's top-left at 0
     for digit in digits:
         strokes = [s * (1, -1) for s in digit.strokes]  # the tablet's y points up
@@ -84,15 +93,26 @@ def compose(digits: Sequence[PenDigit], kind: str, rng: np.random.Generator) -> 
     low, high = every.min(axis=0), every.max(axis=0)
     slack = np.array(CANVAS) - 2 * MARGIN - 2 * BRUSH_RADIUS - (high - low)
     centre = (high - low) / 2 + MARGIN + BRUSH_RADIUS + rng.uniform(0, 1, 2) * slack
-    layer = render_strokes(
-        [s - low for s in placed],
-        canvas=CANVAS,
-        size=float((high - low).max()),
-        brush_radius=BRUSH_RADIUS,
-        centre=(float(centre[0]), float(centre[1])),
-        y_up=False,
-    )
-    return {"background": None, "layers": [layer], "composite": None}
+
+    def drawn(strokes: list[np.ndarray]) -> np.ndarray:
+        """``strokes`` (some of ``placed``) as a layer, where they are in the whole number."""
+        own_low, own_high = np.concatenate(strokes).min(axis=0), np.concatenate(strokes).max(axis=0)
+        middle = centre + (own_low + own_high) / 2 - (low + high) / 2
+        return render_strokes(
+            [s - low for s in strokes],
+            canvas=CANVAS,
+            size=float((own_high - own_low).max()),  # one pixel a unit, as the whole number
+            brush_radius=BRUSH_RADIUS,
+            centre=(float(middle[0]), float(middle[1])),
+            y_up=False,
+        )
+
+    alone = []
+    for start, stop in itertools.pairwise(np.cumsum([0, *(len(s) for s in shapes)])):
+        ink = drawn(placed[start:stop])[:, :, 3].astype(np.float32) / 255
+        alone.append(normalize_digit(ink))
+    value = {"background": None, "layers": [drawn(placed)], "composite": None}
+    return value, np.stack(alone)
 
 
 def numbers(
@@ -115,25 +135,30 @@ def numbers(
                 )
             ]
             text = "".join(str(d.label) for d in picks)
-            made.append(Number(text, kind, compose(picks, kind, rng)))
+            made.append(Number(text, kind, *compose(picks, kind, rng)))
     return made
 
 
 @dataclass
 class Tally:
-    """Numbers read right, digit counts right, and the model's time per number."""
+    """Numbers read right, digit counts right, the same with the digits cut by hand, and the
+    model's time per number."""
 
     n: int = 0
     right: int = 0
     counted: int = 0
+    by_hand: int = 0  # numbers whose digits, each cut by hand, are all read right
+    right_by_hand: int = 0  # ... and that the app read right too
     seconds: dict[int, list[float]] = field(default_factory=lambda: collections.defaultdict(list))
     reads: dict[int, list[int]] = field(default_factory=lambda: collections.defaultdict(list))
     confusions: collections.Counter = field(default_factory=collections.Counter)
 
-    def add(self, number: Number, answer: str, seconds: float, reads: int) -> None:
+    def add(self, number: Number, answer: str, by_hand: str, seconds: float, reads: int) -> None:
         self.n += 1
         self.right += answer == number.text
         self.counted += len(answer) == len(number.text)
+        self.by_hand += by_hand == number.text
+        self.right_by_hand += by_hand == number.text == answer
         self.seconds[len(number.text)].append(seconds)
         self.reads[len(number.text)].append(reads)
         if answer != number.text:
@@ -172,15 +197,17 @@ def table(tallies: dict[str, Tally], preset: str, split: str, seconds: float) ->
         f"Preset `{preset}`, split `{split}`, {datetime.date.today().isoformat()}, "
         f"{seconds:.0f} s. Data: UCI pendigits (Alpaydin & Alimoglu), CC BY 4.0.",
         "",
-        "| gaps | numbers | read right | digit count right | most frequent misreads |",
-        "| --- | ---: | ---: | ---: | --- |",
+        "| numbers | count | read right | digit count right | cut by hand: read right "
+        "| right where cut by hand is | most frequent misreads |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for kind, tally in tallies.items():
         misreads = ", ".join(f"{t}→{a or '∅'}" for (t, a), _ in tally.confusions.most_common(3))
         name = f"**{kind}**" if kind == "all" else kind
         lines.append(
             f"| {name} | {tally.n:,} | {percent(tally.right, tally.n)} | "
-            f"{percent(tally.counted, tally.n)} | {misreads} |"
+            f"{percent(tally.counted, tally.n)} | {percent(tally.by_hand, tally.n)} | "
+            f"{percent(tally.right_by_hand, tally.by_hand)} | {misreads} |"
         )
     every = {**tallies["one digit"].seconds, **tallies["all"].seconds}
     reads = {**tallies["one digit"].reads, **tallies["all"].reads}
@@ -188,9 +215,9 @@ def table(tallies: dict[str, Tally], preset: str, split: str, seconds: float) ->
         "",
         "| digits | " + " | ".join(str(d) for d in sorted(every)) + " |",
         "| --- |" + " ---: |" * len(every),
-        "| model time, median (max) | "
+        "| model time, median / p95 / max | "
         + " | ".join(
-            f"{1000 * np.median(every[d]):.0f} ms ({1000 * max(every[d]):.0f})"
+            " / ".join(f"{1000 * np.percentile(every[d], q):.0f}" for q in (50, 95, 100)) + " ms"
             for d in sorted(every)
         )
         + " |",
@@ -219,18 +246,24 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     model = load_model(args.preset)
+    made = numbers(pen, list(GAPS), args.numbers, range(2, 6), args.seed)
+    singles = numbers(pen, ["one digit"], args.numbers // 2, range(1, 2), args.seed + 1)
+    alone = np.concatenate([number.alone for number in [*made, *singles]])
+    read_alone = iter(model.explain(to_uint8(alone))[0].argmax(axis=1))  # read as the app does
     spent = [0.0, 0]
     model.explain = timed(model.explain, spent)  # type: ignore[method-assign]
     service = DigitService(model)
-    made = numbers(pen, list(GAPS), args.numbers, range(2, 6), args.seed)
-    singles = numbers(pen, ["one digit"], args.numbers // 2, range(1, 2), args.seed + 1)
-    tallies = {kind: Tally() for kind in [*GAPS, "all", "one digit"]}
+    lengths = [f"{n} digits" for n in range(2, 6)]
+    tallies = {kind: Tally() for kind in [*GAPS, *lengths, "all", "one digit"]}
     for number in [*made, *singles]:
         spent[:] = [0.0, 0]
         answer = answer_of(handle_classify(service, number.value)[0])
-        tallies[number.kind].add(number, answer, *spent)
+        by_hand = "".join(str(next(read_alone)) for _ in number.text)
+        kinds = [number.kind]
         if number.kind in GAPS:
-            tallies["all"].add(number, answer, *spent)
+            kinds += [f"{len(number.text)} digits", "all"]
+        for kind in kinds:
+            tallies[kind].add(number, answer, by_hand, *spent)
     for kind, tally in tallies.items():
         print(f"{kind:10s} {percent(tally.right, tally.n)}", file=sys.stderr, flush=True)
     text = table(tallies, args.preset, args.split, time.perf_counter() - start)

@@ -3,12 +3,14 @@
 Geometry proposes, recognition chooses. The ink's connected components are first grouped into
 *blocks* where the grouping is not in doubt (a stroke nested in another's columns, as a 4's
 second stroke, a 7's bar or a 1's base; a stroke stacked above another, as a 5's hat; a speck).
-A block too wide to be one digit is cut into slices at the valleys of its vertical ink profile:
-digits that touch or overlap. Neighbouring pieces whose columns meet or overlap may be one
-digit or two. Every way of reading such a run of pieces is a *hypothesis*; a scorer (the
-model's confidence, see :data:`Scorer`) scores them all in one batch, and dynamic programming
-picks the reading whose digits score best in sum. Without a scorer no block is cut and
-neighbours join by geometry alone, as the app did before it had a model to ask.
+A block wider than a narrow digit may be digits that touch or overlap: it is cut into slices
+along the top-to-bottom paths that cross the least ink. The scorer (the model's confidence, see
+:data:`Scorer`) first reads each such block whole; one that reads well stays whole, so a wide
+digit costs one read, as before there was segmentation. Of the rest, neighbouring pieces whose
+columns meet or overlap may be one digit or two. Every way of reading such a run of pieces is
+a *hypothesis*; the scorer scores them all in one batch, and dynamic programming picks the
+reading whose digits score best in sum. Without a scorer no block is cut and neighbours join by
+geometry alone, as the app did before it had a model to ask.
 
 >>> ink = np.zeros((60, 120), np.float32)
 >>> ink[10:50, 20:26] = 1                  # a 1 ...
@@ -42,10 +44,14 @@ OVERLAP_FRACTION = 0.5
 # they join their horizontally nearest neighbour. A "1" next to an "8" has ~30 % of its ink.
 PIECE_FRACTION = 0.15
 # The sizes below are fractions of the line's height (the rows the ink spans).
-CUT_WIDTH = 0.9  # a block wider than this may be digits that touch: try cutting it
+CUT_WIDTH = 0.6  # wider may be digits that touch (a "1" touching a "6": ~0.8): try cuts
 MIN_SLICE = 0.15  # no slice narrower than this (a "1" drawn with a thick brush is wider)
-MAX_CUTS = 3  # valleys tried per block, the deepest first
+CUTS_PER_HEIGHT = 2.5  # cuts tried per height of a block's width, the cheapest first
+CUT_REACH = 0.5  # a cut strays at most this much of MIN_SLICE from its column
 CUT_STEP = 0.1  # a cut's sideways step costs this much of a pixel of ink crossed
+# Cuts are sought on the line shrunk to at most this many rows: the search holds rows × columns ×
+# reach numbers (a canvas's numbers are under 200 rows; a photo's ink may be thousands).
+CUT_ROWS = 256
 JOIN_GAP = 0.03  # pieces nearer than this (or overlapping) may be one digit
 MAX_WIDTH = 1.6  # no hypothesis is wider than this
 MAX_PIECES = 4  # no hypothesis joins more pieces than this (a block cut three times)
@@ -54,9 +60,13 @@ MAX_PIECES = 4  # no hypothesis joins more pieces than this (a block cut three t
 # clear vote).
 MAX_ASPECT = 1.0
 ASPECT_COST = 4.0
-# A reading whose blocks, none joined to another, all score at least this is taken uncut: a wide
-# digit read well costs one read, as before segmentation asked the model.
-ACCEPT = -5.0
+# Digits of a number span most of its height: a hypothesis lower than MIN_HEIGHT of the line
+# loses SHORT_COST per unit it lacks (the flag cut off a "1" reads as a "1" of its own).
+MIN_HEIGHT = 0.5
+SHORT_COST = 4.0
+# A block that reads at least this well whole is not cut: a wide digit read well costs one
+# read, as before segmentation asked the model, and a 0 is not read as a 1 and a sliver.
+ACCEPT = -2.5
 
 Scorer = Callable[[list[np.ndarray]], np.ndarray]
 """Scores digits (each (28, 28) float32 in [0, 1]) as an array (n,): higher is more like one
@@ -138,60 +148,95 @@ def _blocks(blobs: list[_Blob], nest: float) -> list[_Blob]:
 
 
 def _slices(block: _Blob, height: int) -> list[_Blob]:
-    """A wide block cut at the deepest valleys of its vertical ink profile, left to right."""
+    """A wide block cut along its cheapest top-to-bottom paths, left to right.
+
+    Every column ends a least-ink path (:func:`_cut_paths`); the columns whose path crosses
+    less ink than any other within ``MIN_SLICE`` of the height are the cuts, the cheapest
+    first, at most ``CUTS_PER_HEIGHT`` per height of width. Where two digits touch, a path slips
+    between them crossing one stroke or none; through a loop (a 0, the bowl of a 6) it must
+    cross two, so loops, the deepest valleys of a plain ink profile, are seldom cut.
+    """
     if block.width <= CUT_WIDTH * height:
         return [block]
-    profile = block.mask[:, block.cols[0] : block.cols[1]].sum(axis=0).astype(np.float64)
-    profile = ndimage.uniform_filter1d(profile, max(1, height // 20))
-    margin = max(1, round(MIN_SLICE * height))
-    inner = np.arange(margin, block.width - margin)
-    valleys = [
-        c
-        for c in inner
-        if profile[c] <= profile[c - 1] and profile[c] < profile[c + 1]  # a local minimum
-    ]
+    step = -(-height // CUT_ROWS)  # paths are found on the block shrunk by this factor
+    small = _shrink(block.mask[:, block.cols[0] : block.cols[1]], step)
+    margin = max(1, round(MIN_SLICE * height / step))
+    costs, paths = _cut_paths(small, round(CUT_REACH * margin))
+    inner = costs[margin : small.shape[1] - margin]
+    if not len(inner):
+        return [block]
+    lowest = ndimage.minimum_filter1d(inner, 2 * margin + 1, mode="nearest") == inner
+    runs, n_runs = ndimage.label(lowest)  # a flat minimum is one cut, at its middle
+    middles = ndimage.center_of_mass(lowest, runs, range(1, n_runs + 1))
+    ends = sorted((margin + round(m[0]) for m in middles), key=lambda c: costs[c])
     cuts: list[int] = []
-    for c in sorted(valleys, key=lambda c: profile[c]):
-        if len(cuts) < MAX_CUTS and all(abs(c - other) >= margin for other in cuts):
+    for c in ends[: max(1, round(CUTS_PER_HEIGHT * block.width / height))]:
+        if all(abs(c - other) >= margin for other in cuts):
             cuts.append(int(c))
-    reach = margin // 2
-    paths = [_cut_path(block.mask, block.cols[0] + c, reach) for c in sorted(cuts)]
     columns = np.arange(block.mask.shape[1])[None, :]  # (1, W)
-    edges = [np.zeros(len(block.mask), np.int64), *paths, np.full(len(block.mask), block.cols[1])]
+    edges = [
+        np.zeros(len(block.mask), np.int64),
+        *(
+            block.cols[0] + np.repeat(paths[c] * step + step // 2, step)[: len(block.mask)]
+            for c in sorted(cuts)
+        ),
+        np.full(len(block.mask), block.cols[1]),
+    ]
     edges = list(np.maximum.accumulate(np.stack(edges), axis=0))  # paths never cross
     pieces = []
     for left, right in zip(edges[:-1], edges[1:], strict=True):
-        mask = block.mask & (columns >= left[:, None]) & (columns < right[:, None])
-        if mask.any():
-            pieces.append(_Blob.of(mask, cut=True))
+        piece = block.mask & (columns >= left[:, None]) & (columns < right[:, None])
+        if piece.any():
+            pieces.append(_Blob.of(piece, cut=True))
     return pieces
 
 
-def _cut_path(mask: np.ndarray, column: int, reach: int) -> np.ndarray:
-    """Where to cut, row by row: the top-to-bottom path through ``mask`` (H, W) within
-    ``reach`` columns of ``column`` that crosses the least ink, as columns (H,).
+def _shrink(mask: np.ndarray, step: int) -> np.ndarray:
+    """``mask`` (H, W) shrunk ``step`` times: a cell is ink if any pixel it covers is."""
+    if step == 1:
+        return mask
+    height, width = -(-mask.shape[0] // step), -(-mask.shape[1] // step)
+    padded = np.zeros((height * step, width * step), bool)
+    padded[: mask.shape[0], : mask.shape[1]] = mask
+    return np.asarray(padded.reshape(height, step, width, step).any(axis=(1, 3)))
 
-    A shortest path (dynamic programming, one row at a time), like drop-fall but choosing the
-    whole path at once: it slips round the curves of two digits that touch instead of slicing
-    through them. A sideways step costs a little, so the path stays straight where it can.
+
+def _cut_paths(mask: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every column of ``mask`` (H, W), the top-to-bottom path that crosses the least ink
+    while staying within ``reach`` columns of it: the ink each crosses (W,), and each path as
+    columns (W, H).
+
+    Shortest paths (dynamic programming, one row at a time, all columns at once), like
+    drop-fall but choosing the whole path at once: a path slips round the curves of two digits
+    that touch instead of slicing through them. A sideways step costs a little, so a path stays
+    straight where it can.
     """
-    low, high = max(column - reach, 0), min(column + reach + 1, mask.shape[1])
-    ink = mask[:, low:high].astype(np.float64)  # (H, w)
-    total = ink[0].copy()
-    came = np.zeros(ink.shape, np.int64)  # the step (-1, 0, +1) each cell was reached by
-    for row in range(1, len(ink)):
+    height, width = mask.shape
+    offsets = np.arange(-reach, reach + 1)  # (O,): where a path is, relative to its column
+    where = np.arange(width)[:, None] + offsets  # (W, O)
+    padded = np.pad(mask.astype(np.float64), ((0, 0), (0, 1)), constant_values=np.inf)
+    ink = padded[:, np.where((where >= 0) & (where < width), where, width)]  # (H, W, O)
+    total = ink[0].copy()  # (W, O)
+    came = np.zeros(ink.shape, np.int8)  # the step (-1, 0, +1) each cell was reached by
+    for row in range(1, height):
         options = np.stack(
-            [np.r_[np.inf, total[:-1]] + CUT_STEP, total, np.r_[total[1:], np.inf] + CUT_STEP]
-        )  # (3, w): arriving from the left, from above, from the right
+            [
+                np.pad(total[:, :-1], ((0, 0), (1, 0)), constant_values=np.inf) + CUT_STEP,
+                total,
+                np.pad(total[:, 1:], ((0, 0), (0, 1)), constant_values=np.inf) + CUT_STEP,
+            ]
+        )  # (3, W, O): arriving from the left, from above, from the right
         step = options.argmin(axis=0)
-        total = options[step, np.arange(len(total))] + ink[row]
+        total = np.take_along_axis(options, step[None], axis=0)[0] + ink[row]
         came[row] = step - 1
-    path = np.empty(len(ink), np.int64)
-    x = int(np.argmin(total + CUT_STEP * np.abs(np.arange(low, high) - column) / len(ink)))
-    for row in range(len(ink) - 1, -1, -1):
-        path[row] = low + x
-        x += came[row, x]
-    return path
+    end = total + CUT_STEP * np.abs(offsets) / height  # (W, O): ties go to straight paths
+    x = end.argmin(axis=1)  # (W,) offset index each path ends at
+    costs = end[np.arange(width), x]
+    paths = np.empty((width, height), np.int64)
+    for row in range(height - 1, -1, -1):
+        paths[:, row] = np.arange(width) + offsets[x]
+        x = x + came[row, np.arange(width), x]
+    return costs, paths
 
 
 def _hypotheses(pieces: list[_Blob], height: int) -> list[tuple[int, int]]:
@@ -276,23 +321,36 @@ def segment_number(ink: np.ndarray, scorer: Scorer | None = None) -> list[Piece]
         return [_piece(ink, [piece], origin) for piece in pieces]
     candidates: dict[tuple[int, int], Piece] = {}
 
-    def score(chosen: list[tuple[int, int]]) -> np.ndarray:
-        for run in chosen:
-            if run not in candidates:
-                candidates[run] = _piece(ink, pieces[run[0] : run[1]], origin)
-        scores = np.asarray(scorer([candidates[run].digit for run in chosen]), np.float64)
-        aspects = np.array(
-            [
-                (right - left) / (bottom - top)
-                for top, left, bottom, right in (candidates[run].box for run in chosen)
-            ]
-        )
-        return scores - ASPECT_COST * np.clip(aspects - MAX_ASPECT, 0.0, None)
+    def candidate(run: tuple[int, int]) -> Piece:
+        if run not in candidates:
+            candidates[run] = _piece(ink, pieces[run[0] : run[1]], origin)
+        return candidates[run]
 
-    within = all(any(a <= start and stop <= b for a, b in wholes) for start, stop in runs)
-    if within and set(wholes) <= set(runs) and (score(wholes) >= ACCEPT).all():
-        return [candidates[run] for run in wholes]  # every block reads well uncut
+    def score(chosen: list[tuple[int, int]]) -> np.ndarray:
+        if not chosen:
+            return np.zeros(0)
+        scores = np.asarray(scorer([candidate(run).digit for run in chosen]), np.float64)
+        boxes = np.array([candidate(run).box for run in chosen])  # (n, 4): top, left, ...
+        heights = boxes[:, 2] - boxes[:, 0]
+        aspects = (boxes[:, 3] - boxes[:, 1]) / heights
+        return (
+            scores
+            - ASPECT_COST * np.clip(aspects - MAX_ASPECT, 0.0, None)
+            - SHORT_COST * np.clip(MIN_HEIGHT - heights / height, 0.0, None)
+        )
+
+    cut = [whole for whole in wholes if whole[1] - whole[0] > 1 and whole in runs]
+    accepted = [whole for whole, s in zip(cut, score(cut), strict=True) if s >= ACCEPT]
+    runs = [run for run in runs if not any(_splits(run, whole) for whole in accepted)]
+    if runs == wholes:  # every block reads well uncut, and none may join another
+        return [candidate(run) for run in wholes]
     return [candidates[runs[i]] for i in _best_reading(runs, score(runs), len(pieces))]
+
+
+def _splits(run: tuple[int, int], whole: tuple[int, int]) -> bool:
+    """Whether the run of pieces [start, stop) holds part of the block ``whole``, not all."""
+    start, stop = run
+    return start < whole[1] and whole[0] < stop and not start <= whole[0] <= whole[1] <= stop
 
 
 def _pieces(blobs: list[_Blob], height: int) -> tuple[list[_Blob], list[tuple[int, int]]]:
