@@ -89,7 +89,8 @@ def test_confusion_matrix_agrees_with_error_rate_and_per_class_scores(
 
 
 def test_metrics_record_parameters_timings_and_provenance(metrics: dict[str, Any]) -> None:
-    assert metrics["params"] == dataclasses.asdict(PRESETS["raw"])
+    # As JSON keeps them (tuples become lists).
+    assert metrics["params"] == json.loads(json.dumps(dataclasses.asdict(PRESETS["raw"])))
     timings = metrics["timings"]
     assert timings["fit_seconds"] > 0 and timings["predict_seconds"] > 0
     assert timings["predict_ms_per_image"] == pytest.approx(

@@ -307,7 +307,11 @@ def test_public_visitors_keep_their_own_samples_across_reloads_and_a_crash(
         alice.expect_label("4")
         reads(bob, "1", 0)
         reads(alice, "4", 1)  # a reload
+        for page in (alice, bob):  # closed first: a page whose server died reloads on its own,
+            page.page.close()  # which would abort the test's own navigation
         public_app.restart(kill=True)
+        # New tabs in the same browsers: the same local storage, so the same visitors.
+        alice, bob = (AppPage(context.new_page()) for context in contexts)
         reads(alice, "4", 1)
         reads(bob, "1", 0)
     finally:
