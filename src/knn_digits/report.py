@@ -43,7 +43,7 @@ import numpy as np
 from . import datasets
 from .evaluate import error_by_k, evaluate_model, per_class_scores
 from .models import DigitModel, Preset, get_preset
-from .neighbors import _normalise_metric
+from .neighbors.checks import normalise_metric
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -171,7 +171,7 @@ def validation_indices(n: int) -> np.ndarray:
 
 def _preset_metric(preset: Preset) -> tuple[str, float]:
     """The preset's distance as a (metric, p) pair in the spelling of VALIDATION_METRICS."""
-    return _normalise_metric(preset.metric, preset.p)
+    return normalise_metric(preset.metric, preset.p)
 
 
 def _metric_name(metric: str, p: float) -> str:
