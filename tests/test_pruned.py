@@ -150,24 +150,24 @@ def test_noise_falls_back_to_brute_force_with_the_same_answers() -> None:
 
 
 def test_digits_prune_most_references(mnist_train, mnist_test) -> None:
-    """On digits the search measures few full distances (else the speed-up is luck)."""
+    """On digits few references pass the product's bound (else the speed-up is luck)."""
     X = _flat(mnist_train[0][:6000]).astype(np.float32)
     Q = _flat(mnist_test[0][:100]).astype(np.float32)
     index = NeighborIndex(X, algorithm="pruned")
     assert index._bound is not None
-    measured = []
+    passed = []
     original = pruned._visit_survivors
 
     def counting(*args):  # type: ignore[no-untyped-def]
-        measured.append(original(*args))
-        return measured[-1]
+        passed.append(original(*args))
+        return passed[-1]
 
     pruned._visit_survivors = counting
     try:
         assert pruned.search_block(index._bound, X, Q, 3, 11, 2048) is not None
     finally:
         pruned._visit_survivors = original
-    assert sum(measured) / len(Q) < 0.02 * len(X)  # under 2 % of the references
+    assert sum(passed) / len(Q) < 0.02 * len(X)  # under 2 % of the references
 
 
 def test_add_keeps_the_axes_and_the_answers(mnist_train, mnist_test) -> None:

@@ -31,8 +31,8 @@ force's weak spot: under a large common offset, brute force's float32 scores q·
 the small differences (the tests show it picking wrong neighbours there).
 
 Where the bound does not prune (random noise, where no few axes hold the variance), step 2
-would measure nearly everything: once more than 1 pair in 32 needs an exact distance, the block
-and every later one go back to brute force. Cosine search runs on unit vectors, whose squared
+would check nearly everything: once more than 1 pair in 32 passes the product's bound, the
+block and every later one go back to brute force. Cosine search runs on unit vectors, whose squared
 Euclidean distance is twice the cosine distance (and at most twice it for an all-zero row).
 """
 
@@ -54,7 +54,7 @@ SLACK = 1e-4  # relative to ‖q‖² + max‖r‖²: ten times the bound's wors
 # Cosine: float32 unit rows are unit only to ~3e-7 in ‖x‖², so 1 − q·r and ½‖q − r‖² differ
 # by up to ~6e-7; this absolute slack (in squared Euclidean units) covers it ten times.
 UNIT_SLACK = 1e-5
-GIVE_UP = 1 / 32  # exact distances per bounded pair beyond which brute force is cheaper
+GIVE_UP = 1 / 32  # pairs passing the product's bound beyond which brute force is cheaper
 LEVELS = 2  # groups of `HEAD` more coordinates checked before a full distance
 SEED_STRIDE = 8  # step 1 bounds every 8th reference: 1/8 of the product, a slightly looser τ
 _FIT_SAMPLE = 8192  # references the axes are fitted on (any orthonormal basis is valid)
@@ -195,10 +195,13 @@ def search_block(
     dist = np.empty((n_query, n_candidates), dtype=np.float64)
     where = np.empty((n_query, n_candidates), dtype=np.int64)
     _start_lists(queries, points, first_candidates, dist, where, cosine)
-    measured = 0
+    passed = 0  # (query, reference) pairs the product's bound let through
     for first, tile in tiles():
-        measured += _visit_survivors(tile, first, queries, points, block, bound, k, dist, where)
-        if measured > GIVE_UP * n_query * (first + tile.shape[1]) + n_first * n_query:
+        budget = int(GIVE_UP * n_query * (first + tile.shape[1])) + n_first * n_query
+        passed += _visit_survivors(
+            tile, first, queries, points, block, bound, k, dist, where, budget - passed
+        )
+        if passed > budget:
             return None
     return where
 
@@ -256,8 +259,12 @@ def _visit_survivors(
     k: int,
     dist: np.ndarray,
     where: np.ndarray,
+    budget: int,
 ) -> int:
-    """Step 2 for one tile of scores; returns how many full distances it measured."""
+    """Step 2 for one tile of scores; returns how many pairs passed the product's bound.
+
+    Stops early once more than ``budget`` pairs have passed: the bound is not pruning.
+    """
     return _visit_kernel(
         tile,
         offset,
@@ -272,6 +279,7 @@ def _visit_survivors(
         dist,
         where,
         bound.cosine,
+        budget,
     )
 
 
@@ -300,8 +308,10 @@ def _visit_kernel(
     dist: np.ndarray,
     where: np.ndarray,
     cosine: bool,
+    budget: int,
 ) -> int:  # pragma: no cover - compiled
-    """Exact distances where the bounds allow, for one tile of scores.
+    """Exact distances where the bounds allow, for one tile of scores; returns the pairs that
+    passed the product's bound, stopping once they exceed ``budget``.
 
     The scores that pass the product's bound are marked as in
     :func:`.select.merge_top_candidates` (almost none pass). Each reference they point to is
@@ -314,7 +324,7 @@ def _visit_kernel(
     first_level = n_levels + 1  # column where the levels' coordinates start
     mask = mask_for(width)
     words = mask.view(np.uint64)
-    measured = 0
+    passed = 0
     for i in range(n_rows):
         row, kept, index = tile[i], dist[i], where[i]
         limit = _limit(kept[k - 1], slacks[i], cosine)
@@ -327,6 +337,9 @@ def _visit_kernel(
                 if mask[j] == 0 or row[j] < threshold:
                     continue
                 reference = offset + j
+                passed += 1
+                if passed > budget:
+                    return passed
                 q, r = q_steps[i], r_steps[reference]
                 # The head's squared distance, from the score (its float32 error is in the slack).
                 gap = np.float64(q[0]) - np.float64(r[0])
@@ -346,13 +359,12 @@ def _visit_kernel(
                     seen |= index[t] == reference
                 if seen:
                     continue
-                measured += 1
                 value = _exact(queries[i], points[reference], cosine)
                 if value < kept[-1]:
                     _insert(kept, index, value, reference)
                     limit = _limit(kept[k - 1], slacks[i], cosine)
                     threshold = np.float32(0.5 * (sq_norms[i] - limit))
-    return measured
+    return passed
 
 
 @numba.njit(nogil=True, cache=True)
