@@ -224,11 +224,14 @@ class DigitModel:
         self._train_pixels = pixels if self.preset.rerank else pixels[:0]
         return self
 
+    def _prepare(self, images: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """New digits as (float images, int64 labels, prepared pixels), ready to remember."""
+        batch = as_images(images)
+        return batch, np.asarray(labels).astype(np.int64).reshape(-1), self._pixels(batch)
+
     def add(self, images: Any, labels: Any) -> DigitModel:
         """Append labelled digits without refitting (a k-NN learns by remembering)."""
-        batch = as_images(images)
-        labels = np.asarray(labels).astype(np.int64).reshape(-1)
-        pixels = self._pixels(batch)
+        batch, labels, pixels = self._prepare(images, labels)
         self._knn.add(self._first_stage(pixels), labels)
         if self.preset.rerank:
             self._train_pixels = np.concatenate([self._train_pixels, pixels])

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from knn_digits.models import DigitModel, as_images, to_uint8
+from knn_digits.models import DigitModel, to_uint8
 from knn_digits.neighbors import KNNClassifier
 
 __all__ = ["PersonalModel"]
@@ -96,9 +96,7 @@ class PersonalModel(DigitModel):
 
     def add(self, images: Any, labels: Any) -> PersonalModel:
         """Add digits (n, 28, 28) and their labels to this person's side only."""
-        batch = as_images(images)
-        labels = np.asarray(labels).astype(np.int64).reshape(-1)
-        pixels = self._pixels(batch)
+        batch, labels, pixels = self._prepare(images, labels)
         if self._own_knn is None:
             self._own_knn = KNNClassifier(
                 1,
