@@ -171,7 +171,9 @@ class DigitModel:
     """A preset fitted to training digits: features, then k-NN vote.
 
     ``kneighbors`` indices point into ``train_images_`` / ``train_labels_``, which include any
-    samples added with :meth:`add`, so the app can show the digits that voted.
+    samples added with :meth:`add`, so the app can show the digits that voted. In that order:
+    the training digits, the preset's styled copies (``styled_``: first index, count), then
+    the added samples.
     """
 
     def __init__(self, preset: Preset | str = DEFAULT_PRESET) -> None:
@@ -205,10 +207,15 @@ class DigitModel:
             )
             batch = np.concatenate([batch, styled])
             labels = np.concatenate([labels, styled_labels])
-        return self._remember(batch, labels)
+            return self._remember(batch, labels, styled=(len(labels) - len(styled), len(styled)))
+        return self._remember(batch, labels, styled=(len(labels), 0))
 
-    def _remember(self, batch: np.ndarray, labels: np.ndarray) -> DigitModel:
-        """Index exactly these references: fitting without synthesizing anything."""
+    def _remember(
+        self, batch: np.ndarray, labels: np.ndarray, styled: tuple[int, int]
+    ) -> DigitModel:
+        """Index exactly these references, synthesizing nothing; ``styled`` = (index of the
+        first synthesized one, how many)."""
+        self.styled_ = styled
         self.train_images_ = to_uint8(batch)
         self.train_labels_ = labels
         pixels = self._pixels(batch)
@@ -238,6 +245,13 @@ class DigitModel:
         self.train_images_ = np.concatenate([self.train_images_, to_uint8(batch)])
         self.train_labels_ = np.concatenate([self.train_labels_, labels])
         return self
+
+    def synthesized(self, indices: Any) -> np.ndarray:
+        """Which references (indices into ``train_images_``) are styled copies, not real digits:
+        the app says so beside the neighbours that voted."""
+        indices = np.asarray(indices)
+        first, count = self.styled_
+        return (indices >= first) & (indices < first + count)
 
     def kneighbors(
         self, images: Any, n_neighbors: int | None = None
@@ -343,6 +357,7 @@ class DigitModel:
                 preset=np.array(json.dumps(dataclasses.asdict(self.preset))),
                 train_images=self.train_images_,
                 train_labels=self.train_labels_,
+                styled=np.array(self.styled_),
             )
         os.replace(tmp, path)
 
@@ -353,10 +368,11 @@ class DigitModel:
             with np.load(Path(path), allow_pickle=False) as archive:
                 preset = Preset(**json.loads(str(archive["preset"])))
                 images, labels = archive["train_images"], archive["train_labels"]
+                first, count = archive["styled"].tolist()
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{path}: not a saved DigitModel ({exc})") from None
         # The saved references already hold the styled copies: index them as they are.
-        return cls(preset)._remember(as_images(images), labels.astype(np.int64))
+        return cls(preset)._remember(as_images(images), labels.astype(np.int64), (first, count))
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

@@ -74,6 +74,7 @@ class PersonalModel(DigitModel):
         if self.preset.pca:
             self._pca = shared._pca
         self._knn = shared._knn
+        self.styled_ = shared.styled_
         self._train_pixels = shared._train_pixels
         self._own_images = np.empty((0, 28, 28), np.uint8)
         self._own_labels = np.empty(0, np.int64)
