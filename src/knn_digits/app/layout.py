@@ -35,7 +35,6 @@ from .service import DigitService, VisitorService
 
 CANVAS = (420, 420)  # (width, height): room for a finger, and for a number of 3–4 digits
 BRUSH_RADIUS = 9  # a felt pen on this canvas; the pipeline redraws any width anyway
-READERS = 8  # readings at once: their model calls join in one batch (see .batching)
 
 
 def build_demo(service: DigitService) -> gr.Blocks:
@@ -163,12 +162,9 @@ def build_demo(service: DigitService) -> gr.Blocks:
             "show_progress": "hidden",
         }
         read_drawing = bind(answer_as_files(handle_drawing))
-        # Readings run side by side, up to READERS at once, so their model calls can share
-        # batches (:mod:`.batching`); the other events keep the queue's two workers.
-        reading: dict[str, Any] = {"concurrency_limit": READERS, "concurrency_id": "read"}
-        classify.click(
-            read_drawing, pad, [*staged, answered], api_name="classify", **reading
-        ).success(**publish)
+        classify.click(read_drawing, pad, [*staged, answered], api_name="classify").success(
+            **publish
+        )
         pad.change(
             read_drawing,
             pad,
@@ -176,14 +172,12 @@ def build_demo(service: DigitService) -> gr.Blocks:
             api_visibility="private",
             trigger_mode="always_last",
             show_progress="hidden",
-            **reading,
         ).success(**publish)
         upload.upload(
             bind(answer_as_files(handle_classify_image)),
             upload,
             results,
             api_name="classify_image",
-            **reading,
         )
         teach.click(bind(handle_teach), [pad, correct], [notice, samples], api_name="teach")
 

@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 
@@ -23,8 +22,6 @@ from knn_digits.preprocess import segment_number
 from knn_digits.scoring import DigitScorer, distance_scale
 from knn_digits.store import SampleStore
 from knn_digits.visitors import Limits, Visitors
-
-from .batching import BatchedModel, Batcher
 
 # A taught digit joins the model with slightly rotated, slanted and scaled copies: the writer's
 # next digit of that kind is never drawn quite the same. On the tune writers 1–6 of
@@ -99,8 +96,7 @@ class DigitService:
         )
         self.store = None if public else store
         self._loader = loader
-        self._lock = threading.Lock()  # held briefly: a model call, or swapping the model
-        self._batcher = Batcher(self._lock)
+        self._lock = threading.Lock()  # held briefly: reading or swapping the model
         self._changing = threading.Lock()  # held across a whole change of samples or model
         with self._changing:
             self._install(model)
@@ -135,18 +131,10 @@ class DigitService:
     def _visitor_service(self, store: SampleStore, admit: Callable[[], None]) -> VisitorService:
         return VisitorService(self, store, admit)
 
-    def _scorer(self) -> tuple[DigitScorer, int]:
-        """A scorer over the current model, its calls batched with concurrent readings', and
-        the number of references that are not taught samples. A reading keeps this model to
-        its end; one taught meanwhile only appends references, so its indices stay right."""
-        with self._lock:
-            model, n_base, scale = self._model, self._n_base, self._scale
-        # DigitScorer calls only explain() and reads the training set: the stand-in has both.
-        return DigitScorer(cast(DigitModel, BatchedModel(model, self._batcher)), scale), n_base
-
     def read(self, digits: list[np.ndarray]) -> Reading:
         """Classify digits (28, 28) float in [0, 1], with the neighbours that voted."""
-        return self._reading(*self._scorer(), digits)
+        with self._lock:
+            return self._reading(DigitScorer(self._model, self._scale), digits)
 
     def read_ink(self, ink: np.ndarray) -> Reading:
         """Cut the ink of a digit or a number into digits, scored by the model, and read them.
@@ -154,19 +142,20 @@ class DigitService:
         Raises:
             EmptyImageError: no ink at all.
         """
-        scorer, n_base = self._scorer()
-        pieces = segment_number(ink, scorer)  # concurrent readings cut their ink in parallel
-        reading = self._reading(scorer, n_base, [piece.digit for piece in pieces])
+        with self._lock:
+            scorer = DigitScorer(self._model, self._scale)
+            pieces = segment_number(ink, scorer)
+            reading = self._reading(scorer, [piece.digit for piece in pieces])
         return dataclasses.replace(reading, boxes=tuple(piece.box for piece in pieces))
 
-    def _reading(self, scorer: DigitScorer, n_base: int, digits: list[np.ndarray]) -> Reading:
-        """What ``scorer``'s model makes of digits; references from ``n_base`` on are taught."""
+    def _reading(self, scorer: DigitScorer, digits: list[np.ndarray]) -> Reading:
+        """What ``scorer``'s model makes of digits; callers hold ``_lock``."""
         # uint8, exactly as the store keeps digits, so a taught drawing matches itself.
         batch = to_uint8(np.stack(digits))
         proba, distances, indices = scorer.explain(digits)
         model = scorer.model
         images, labels = model.train_images_[indices], model.train_labels_[indices]
-        return Reading(batch, proba, distances, indices, images, labels, indices >= n_base)
+        return Reading(batch, proba, distances, indices, images, labels, indices >= self._n_base)
 
     def teach(self, digit: np.ndarray, label: int) -> int | None:
         """Store a digit with its right label and let the model use it at once (if enabled).
@@ -223,8 +212,9 @@ class VisitorService(DigitService):
         base, self._shared_scale, self._admit = shared.model, shared._scale, admit
         super().__init__(PersonalModel(base), store, loader=lambda _: PersonalModel(base))
         self.public = True
-        # One model call at a time, for all visitors, as in local mode (:mod:`.batching`).
-        self._lock, self._batcher = shared._lock, shared._batcher
+        # One reading at a time, for all visitors, as in local mode: a search uses every core
+        # anyway, and numba's fallback threading layer can't run two parallel kernels at once.
+        self._lock = shared._lock
 
     def _distance_scale(self, model: DigitModel) -> float:
         return self._shared_scale  # the shared model's: measuring costs a search per visitor
