@@ -401,11 +401,12 @@ def test_a_close_vote_is_shown_as_doubt() -> None:
             np.zeros((1, 2), np.int64),
             np.zeros((1, 2, 28, 28), np.uint8),
             np.array([[7, 1]]),
-            np.zeros((1, 2), bool),
+            np.array([["", "synthetic"]]),
         )
 
     text = answers._explain(reading([0.55, 0.45]), "accurate")
     assert text.startswith("It's a **7 or 1?**") and "teach it the right digit" in text
+    assert "1 (synthetic) at 1.00" in text and answers.SYNTHETIC_NOTE in text
     text = answers._explain(reading([0.95, 0.05]), "accurate")
     assert text.startswith("It's a **7**.") and "teach" not in text
 

@@ -5,9 +5,10 @@ whose tail hooks to the left. MNIST's nearest look-alikes of those are a 7 and a
 most frequent misreadings of real writers outside MNIST (benchmarks/real_handwriting.py). A
 k-NN can only read a style it has references for, so this adds them: it takes an MNIST
 digit's skeleton (the pen's path), adds the missing pen stroke, and draws the result through
-the same pipeline as a drawing (:mod:`knn_digits.preprocess.normalize`) with MNIST's pen width,
-so the synthetic references look as drawings and MNIST's digits do once prepared. How many is a preset's choice
-(``Preset.styles``). Tried and left out (tune writers): a bar across 7s (no gain).
+the same pipeline as a drawing (:mod:`knn_digits.preprocess.normalize`) with MNIST's pen
+width, so the synthetic references look as drawings and MNIST's digits do once prepared. How
+many is a preset's choice (``Preset.styles``). Tried and left out (tune writers): a bar across
+7s (no gain).
 
 >>> images, labels = load_mnist()                                   # doctest: +SKIP
 >>> more, more_labels = synthesize_styles(images, labels, {1: 0.5})  # doctest: +SKIP

@@ -29,14 +29,21 @@ CUT_HEIGHT = 160  # the segmentation view's height in pixels (the drawing, cropp
 ClassifyResult = tuple[Any, list[tuple[np.ndarray, str]], np.ndarray | None, str, np.ndarray | None]
 
 
+# Said when a synthesized reference voted, so a person never takes one for a real writer's digit.
+SYNTHETIC_NOTE = (
+    "\n*synthetic*: an MNIST digit with a stroke added in a style MNIST's writers rarely used "
+    "(a flagged 1, a 9 with a hooked tail)."
+)
+
+
 def _explain(reading: Reading, preset: str) -> str:
     """The answer in words, the voters, and doubt ("7 or 1?") where the vote is close."""
     lines, answers = [], []
     for i, (label, proba) in enumerate(zip(reading.labels, reading.proba, strict=True)):
         votes = ", ".join(
-            f"{n}{' (yours)' if mine else ''} at {d:.2f}"
-            for n, d, mine in zip(
-                reading.neighbour_labels[i], reading.distances[i], reading.taught[i], strict=True
+            f"{n}{f' ({origin})' if origin else ''} at {d:.2f}"
+            for n, d, origin in zip(
+                reading.neighbour_labels[i], reading.distances[i], reading.origin[i], strict=True
             )
         )
         prefix = f"Digit {i + 1}: " if len(reading.labels) > 1 else ""
@@ -52,6 +59,8 @@ def _explain(reading: Reading, preset: str) -> str:
         head = f"Read **{reading.text}** left to right."
     else:  # "It's a **7**." or, in doubt, "It's a **7 or 1?**"
         head = f"It's a **{answers[0]}**" + ("" if answers[0].endswith("?") else ".")
+    if (reading.origin == "synthetic").any():
+        lines.append(SYNTHETIC_NOTE)
     return f"{head} Preset `{preset}`.\n\n" + "\n".join(lines)
 
 
@@ -84,13 +93,13 @@ def _present(service: DigitService, ink: np.ndarray) -> ClassifyResult:
     else:
         label = reading.text
     gallery = [  # one row per digit of a number (the gallery has k columns)
-        (image, f"{lab} · d={dist:.2f}{' · yours' if mine else ''}")
+        (image, f"{lab} · d={dist:.2f}{f' · {origin}' if origin else ''}")
         for i in range(len(reading.labels))
-        for image, lab, dist, mine in zip(
+        for image, lab, dist, origin in zip(
             reading.neighbour_images[i],
             reading.neighbour_labels[i],
             reading.distances[i],
-            reading.taught[i],
+            reading.origin[i],
             strict=True,
         )
     ]

@@ -40,7 +40,8 @@ class Reading:
     """What the model made of one canvas or image.
 
     ``digits`` uint8 (n, 28, 28) left to right; ``proba`` (n, 10); ``distances``/``indices``
-    (n, k) into the training set; ``taught`` (n, k) bool: the neighbour is a taught sample;
+    (n, k) into the training set; ``origin`` (n, k) str: "yours" for a taught sample,
+    "synthetic" for a styled copy of an MNIST digit (:mod:`knn_digits.styles`), else "";
     ``boxes`` (top, left, bottom, right) of each digit on the canvas, when read from ink.
     """
 
@@ -50,7 +51,7 @@ class Reading:
     indices: np.ndarray
     neighbour_images: np.ndarray
     neighbour_labels: np.ndarray
-    taught: np.ndarray
+    origin: np.ndarray
     boxes: tuple[tuple[int, int, int, int], ...] = ()
 
     @property
@@ -155,7 +156,10 @@ class DigitService:
         proba, distances, indices = scorer.explain(digits)
         model = scorer.model
         images, labels = model.train_images_[indices], model.train_labels_[indices]
-        return Reading(batch, proba, distances, indices, images, labels, indices >= self._n_base)
+        origin = np.where(
+            indices >= self._n_base, "yours", np.where(model.synthesized(indices), "synthetic", "")
+        )
+        return Reading(batch, proba, distances, indices, images, labels, origin)
 
     def teach(self, digit: np.ndarray, label: int) -> int | None:
         """Store a digit with its right label and let the model use it at once (if enabled).
