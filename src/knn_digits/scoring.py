@@ -37,11 +37,13 @@ def distance_scale(model: DigitModel) -> float:
     own training digits spread through the set, of the distance to the nearest *other* one.
 
     Distances of different presets (pixels, tangent distance, IDM) differ by orders of
-    magnitude; in this unit a score's weights hold for all of them.
+    magnitude; in this unit a score's weights hold for all of them. Measured with the full
+    second stage: a training digit matches itself, which makes it look clear to the
+    ``accurate`` cascade, whose cheap path would then find a farther nearest other.
     """
     n = len(model.train_images_)
     probes = model.train_images_[np.linspace(0, n - 1, min(PROBES, n)).astype(int)]
-    distances, _ = model.kneighbors(probes, 2)
+    distances, _ = model.without_cascade().kneighbors(probes, 2)
     scale = float(np.median(distances[:, 1]))
     return scale if scale > 0 else 1.0
 
