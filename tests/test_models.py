@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from pathlib import Path
 
@@ -10,8 +9,7 @@ import numpy as np
 import pytest
 
 from knn_digits import models
-from knn_digits.models import PRESETS, DigitModel, as_images, get_preset, load_model, tangent_margin
-from knn_digits.rerank import idm_candidates
+from knn_digits.models import DigitModel, as_images, get_preset, load_model
 
 
 def test_as_images_accepts_uint8_float_and_single_images() -> None:
@@ -115,33 +113,6 @@ def test_second_stage_reranks_on_prepared_pixels_and_keeps_taught_digits(
 def test_unknown_second_stage_is_refused() -> None:
     with pytest.raises(ValueError, match="rerank_distance must be one of idm, tangent"):
         dataclasses.replace(get_preset("fast"), rerank_distance="hausdorff")
-
-
-def test_tangent_margin_by_hand() -> None:
-    distances = np.array([[2.0, 1.0, 3.0], [1.0, 2.0, 4.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
-    labels = np.array([[5, 3, 3], [3, 3, 3], [1, 2, 1], [4, 4, 4]])
-    margin = tangent_margin(distances, labels)
-    assert margin[0] == 2.0  # nearest: 1.0 (a 3), nearest other class: 2.0 (the 5)
-    assert np.isinf(margin[1]) and np.isinf(margin[3])  # one class only
-    assert margin[2] == 1.0  # two classes at distance 0: no margin at all
-
-
-def test_cascade_keeps_idm_distances_and_doubtful_digits_get_the_full_stage(mnist_train) -> None:
-    X, y = mnist_train[0][:2000], mnist_train[1][:2000]
-    queries = mnist_train[0][2000:2030]
-    small = dataclasses.replace(PRESETS["accurate"], rerank=50, distorted=10, cascade_margin=0)
-    full = DigitModel(small).fit(X, y)
-    never = copy.copy(full)
-    never.preset = dataclasses.replace(full.preset, cascade_margin=np.inf)
-    np.testing.assert_array_equal(never.kneighbors(queries)[1], full.kneighbors(queries)[1])
-    always = copy.copy(full)  # every margin is >= 1: every digit is clear
-    always.preset = dataclasses.replace(full.preset, cascade_margin=0.5, cascade_idm=6)
-    distances, indices = always.kneighbors(queries)
-    pixels = full._pixels(as_images(queries)).reshape(-1, 28, 28)
-    idm = idm_candidates(pixels, full._train_pixels.reshape(-1, 28, 28), indices)
-    np.testing.assert_allclose(distances, idm, rtol=1e-6)  # IDM distances, undistorted
-    assert np.all(np.diff(distances, axis=1) >= 0)
-    assert np.mean(always.predict(queries) == mnist_train[1][2000:2030]) >= 0.9
 
 
 def test_cells_with_every_cell_probed_give_the_exact_candidates(mnist_train) -> None:

@@ -4,7 +4,11 @@ A second stage (tangent distance in the ``fast`` preset) re-ranks a first stage'
 candidates, so the first stage need not be exact: it must only keep the digits the second
 stage would pick. The references are split into k-means cells, stored cell by cell; a query
 scores the cells' centres (a small product), then measures only the references of its
-``n_probe`` nearest cells. With 256 cells and 16 probes that is ~6 % of the references.
+``n_probe`` nearest cells. With 512 cells and 32 probes that is ~6 % of the references.
+A block of queries is searched cell by cell: the queries probing a cell share one BLAS
+product with its references (scores ``q·r − ½‖r‖²``, as in :mod:`.brute`), folded into each
+query's running best; the few kept are measured exactly at the end (1.4–2.7× faster than one
+query at a time in a compiled loop, on MNIST's PCA-30).
 
 It is the inverted-file index of faiss's ``IndexIVFFlat``, from scratch, and deliberately
 approximate: which cells and probes a preset uses is chosen on validation, by the error of the
@@ -22,10 +26,13 @@ import numba
 import numpy as np
 
 from .checks import as_float_matrix, check_k
+from .parallel import cpu_count, run_blocks, single_threaded_blas
 
 _KMEANS_ITERATIONS = 12  # Lloyd steps; the cells only need to be compact, not optimal
 _KMEANS_SAMPLE = 20_000  # references the centres are fitted on
 _CHUNK = 4096  # rows per product when assigning or scoring centres
+_QUERY_BLOCK = 1024  # queries searched together: each cell's product is shared by ~n/16
+_EXTRA_CANDIDATES = 8  # kept beyond k by float32 scores, so rounding can't drop a true neighbour
 
 
 class CellIndex:
@@ -58,6 +65,9 @@ class CellIndex:
         # Stored cell by cell: each probe reads one contiguous run.
         self._order = np.argsort(self._cell_of, kind="stable")  # (n_ref,) original indices
         self._sorted = np.ascontiguousarray(self.reference[self._order])
+        # [r, −½‖r‖²]: a query's product [q, 1] · row is largest for its nearest references.
+        half_norms = -0.5 * np.einsum("ij,ij->i", self._sorted, self._sorted)
+        self._scoring = np.hstack([self._sorted, half_norms[:, None]]).astype(np.float32)
         counts = np.bincount(self._cell_of, minlength=len(self.centres))
         self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
@@ -84,12 +94,47 @@ class CellIndex:
         queries = as_float_matrix(X, "X", self.centres.shape[1])
         k = check_k(k, len(self))
         n_probe = min(max(1, int(n_probe)), len(self.centres))
-        cells = self._nearest_cells(queries, n_probe)
-        sq_dist = np.full((len(queries), k), np.inf, np.float32)
-        where = np.full((len(queries), k), -1, np.int64)
-        _probe_kernel(queries, self._sorted, self._starts, cells, sq_dist, where)
+        n = len(queries)
+        distances = np.empty((n, k), np.float64)
+        indices = np.empty((n, k), np.int64)
+
+        def scan(start: int) -> None:
+            rows = slice(start, start + _QUERY_BLOCK)
+            distances[rows], indices[rows] = self._search_block(queries[rows], k, n_probe)
+
+        with single_threaded_blas():  # many small products: threads would only spin
+            run_blocks(scan, range(0, n, _QUERY_BLOCK), min(cpu_count(), -(-n // _QUERY_BLOCK)))
+        return distances, indices
+
+    def _search_block(
+        self, queries: np.ndarray, k: int, n_probe: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` for a block of queries: cell by cell, one BLAS product for all the
+        queries probing a cell, then the kept candidates' exact distances."""
+        n = len(queries)
+        cells = self._nearest_cells(queries, n_probe)  # (n, n_probe)
+        by_cell = np.argsort(cells.ravel(), kind="stable")
+        query_of = by_cell // n_probe  # queries, grouped by the cell they probe
+        firsts = np.searchsorted(cells.ravel()[by_cell], np.arange(len(self.centres) + 1))
+        lhs = np.hstack([queries, np.ones((n, 1), np.float32)])  # [q, 1]
+        n_kept = min(k + _EXTRA_CANDIDATES, len(self))
+        best = np.full((n, n_kept), -np.inf, np.float32)  # scores q·r − ½‖r‖², larger = nearer
+        where = np.full((n, n_kept), -1, np.int64)  # positions in the cell-sorted references
+        for cell in range(len(self.centres)):
+            lo, hi = self._starts[cell], self._starts[cell + 1]
+            probing = query_of[firsts[cell] : firsts[cell + 1]]
+            if hi > lo and len(probing):
+                scores = lhs[probing] @ self._scoring[lo:hi].T  # (m, refs in the cell)
+                _merge_rows(scores, probing, lo, best, where)
+        # Exact distances of the kept candidates: the float32 scores only chose them.
         found = where >= 0
-        return np.sqrt(sq_dist.astype(np.float64)), np.where(found, self._order[where], -1)
+        diff = self._sorted[np.maximum(where, 0)] - queries[:, None, :]  # (n, n_kept, d)
+        sq_dist = np.einsum("ijk,ijk->ij", diff, diff, dtype=np.float64)
+        sq_dist[~found] = np.inf
+        order = np.argsort(sq_dist, axis=1, kind="stable")[:, :k]
+        where = np.take_along_axis(where, order, axis=1)
+        distances = np.sqrt(np.take_along_axis(sq_dist, order, axis=1))
+        return distances, np.where(where >= 0, self._order[np.maximum(where, 0)], -1)
 
 
 def _kmeans(X: np.ndarray, n_cells: int, seed: int) -> np.ndarray:
@@ -112,30 +157,20 @@ def _kmeans(X: np.ndarray, n_cells: int, seed: int) -> np.ndarray:
     return centres
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True)
-def _probe_kernel(
-    queries: np.ndarray,
-    refs: np.ndarray,
-    starts: np.ndarray,
-    cells: np.ndarray,
-    sq_dist: np.ndarray,
-    where: np.ndarray,
+@numba.njit(nogil=True, cache=True)
+def _merge_rows(
+    scores: np.ndarray, rows: np.ndarray, offset: int, best: np.ndarray, where: np.ndarray
 ) -> None:  # pragma: no cover - compiled
-    """Each query's k nearest (squared distance, sorted position) over its probed cells."""
-    n_features = queries.shape[1]
-    k = sq_dist.shape[1]
-    for i in numba.prange(len(queries)):
-        q, kept, index = queries[i], sq_dist[i], where[i]
-        for cell in cells[i]:
-            for r in range(starts[cell], starts[cell + 1]):
-                ref = refs[r]
-                total = np.float32(0)
-                for t in range(n_features):
-                    diff = q[t] - ref[t]
-                    total += diff * diff
-                if total < kept[k - 1]:
-                    slot = k - 1
-                    while slot > 0 and kept[slot - 1] > total:
-                        kept[slot], index[slot] = kept[slot - 1], index[slot - 1]
-                        slot -= 1
-                    kept[slot], index[slot] = total, r
+    """Fold scores (m, width) into rows ``rows`` of the running best (ascending weakest-last
+    lists ``best``/``where``); column j is sorted reference ``offset + j``."""
+    m = best.shape[1]
+    for i in range(len(rows)):
+        kept, index = best[rows[i]], where[rows[i]]
+        for j in range(scores.shape[1]):
+            score = scores[i, j]
+            if score > kept[m - 1]:
+                slot = m - 1
+                while slot > 0 and kept[slot - 1] < score:
+                    kept[slot], index[slot] = kept[slot - 1], index[slot - 1]
+                    slot -= 1
+                kept[slot], index[slot] = score, offset + j
