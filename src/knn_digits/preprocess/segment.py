@@ -9,7 +9,8 @@ along the top-to-bottom paths that cross the least ink. The scorer (the model's 
 digit costs one read, as before there was segmentation. Of the rest, neighbouring pieces whose
 columns meet or overlap may be one digit or two. Every way of reading such a run of pieces is
 a *hypothesis*; the scorer scores them all in one batch, and dynamic programming picks the
-reading whose digits score best in sum. Without a scorer no block is cut and neighbours join by
+reading whose digits score best in sum, less what its cuts cost (a cut through a loop crosses
+two strokes and pays for the second). Without a scorer no block is cut and neighbours join by
 geometry alone, as the app did before it had a model to ask.
 
 >>> ink = np.zeros((60, 120), np.float32)
