@@ -9,12 +9,15 @@ laptop or phone) and through ``gradio_client``:
 - stale: two-stroke digits in which a label that is not the final one shows after the last
   pointer-up (a flashing wrong answer), without clicking and with Classify clicked at once;
 - server: one drawing through ``gradio_client`` (p50), and 50 simultaneous users × 2 drawings
-  (all answered? right? p50, p95);
+  (all answered? right? p50, p95); where a request's time goes (Gradio's profiler, CPU time of
+  the server and of the clients) and what a Gradio app that does nothing costs
+  (``app_server.py``);
 - phone (390×844, touch through CDP): canvas and answer visible together without scrolling, a
   touch stroke's time, the answer's latency and whether it is right.
 
 Works on the Gradio Sketchpad (before issue 10) and on the plain canvas (after).
-Run: ``python benchmarks/app_latency.py [--trials 8] [--users 50] [--preset accurate]``.
+Run: ``python benchmarks/app_latency.py [--trials 8] [--users 50] [--preset accurate]``
+(``--skip-browser`` for the server's figures alone).
 """
 
 from __future__ import annotations
@@ -27,23 +30,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
-import urllib.request  # noqa: E402
-from collections.abc import Callable, Iterator, Sequence  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
 
-from knn_digits.datasets import load_mnist  # noqa: E402
-from knn_digits.preprocess import render_drawing  # noqa: E402
+from app_server import (  # noqa: E402
+    CANVAS,
+    floor_figures,
+    running_app,
+    server_figures,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 # The launch flags ../shared/BROWSER_TESTING.md prescribes (tests/e2e/conftest.py uses them too).
@@ -51,7 +50,6 @@ CHROMIUM_ARGS = (
     "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
     "--disable-background-networking --disable-component-update --disable-sync"
 ).split()
-CANVAS = 420  # the app's canvas side in canvas pixels
 LABEL = '#prediction [data-testid="label-output-value"]'
 SETTLE_S = 2.5  # no label change for this long after the last pointer-up: the answer is final
 
@@ -69,47 +67,6 @@ PHONE_ONE = [[(215, 70), (212, 150), (208, 230), (205, 350)]]
 
 def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, float), q)) if values else float("nan")
-
-
-# --------------------------------------------------------------------------------------------
-# The server
-# --------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def running_app(preset: str | None) -> Iterator[str]:
-    """``knn-digits app`` in a subprocess with a throwaway store; yields its URL."""
-    folder = Path(tempfile.mkdtemp(prefix="knn-latency-"))
-    port = _free_port()
-    command = [sys.executable, "-m", "knn_digits", "app", "--port", str(port)]
-    command += ["--store", str(folder / "samples.sqlite3")]
-    if preset:
-        command += ["--preset", preset]
-    env = {**os.environ, "GRADIO_TEMP_DIR": str(folder / "gradio"), "PYTHONUNBUFFERED": "1"}
-    log = open(folder / "server.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((folder / "server.log").read_text()[-3000:])
-            try:
-                with urllib.request.urlopen(url + "/config", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,189 +284,117 @@ def phone_figures(browser: Any, url: str, trials: int) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# gradio_client
-# --------------------------------------------------------------------------------------------
-
-
-def drawings(folder: Path, n: int) -> list[tuple[Path, int]]:
-    """n MNIST test digits drawn as on the canvas, saved as composites: (path, label)."""
-    images, labels = load_mnist("test")
-    out = []
-    for i in range(n):
-        layer = render_drawing(images[i], brush_radius=6 + i % 5)
-        composite = np.where(layer[:, :, 3:] > 0, 0, 255).astype(np.uint8).repeat(3, axis=2)
-        path = folder / f"{i}.png"
-        Image.fromarray(composite).save(path)
-        out.append((path, int(labels[i])))
-    return out
-
-
-def sketch_value(path: Path) -> dict[str, Any]:
-    from gradio_client import handle_file
-
-    return {"background": None, "layers": [], "composite": handle_file(str(path))}
-
-
-def top(result: Sequence[Any]) -> str | None:
-    label = result[0]
-    return label.get("label") if isinstance(label, dict) else None
-
-
-# The pad's own payload for a 7 (three points, brush radius 9, on the 420 px canvas).
-SEVEN_STROKES = {
-    "version": 1,
-    "width": CANVAS,
-    "height": CANVAS,
-    "strokes": [{"points": [120, 90, 300, 90, 180, 340], "radius": 9, "erase": False}],
-}
-
-
-def over_http(url: str, payload: Any, n: int) -> list[float]:
-    """Seconds per ``/classify`` call over Gradio's queue API by plain HTTP: join, then read
-    the event stream until the answer. gradio_client adds its own wait on top: it looks for
-    new messages every 50 ms (``gradio_client.utils.stream_sse_v1plus``)."""
-    import json
-    import uuid
-
-    import httpx
-
-    config = httpx.get(url + "/config").json()
-    prefix = config.get("api_prefix", "/gradio_api")
-    fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "classify")
-    times = []
-    with httpx.Client(base_url=url, timeout=60) as http:
-        for _ in range(n + 1):  # the first one warms the connection up
-            session = uuid.uuid4().hex
-            start = time.perf_counter()
-            join = {"data": [payload], "fn_index": fn_index, "session_hash": session}
-            http.post(f"{prefix}/queue/join", json=join).raise_for_status()
-            with http.stream("GET", f"{prefix}/queue/data", params={"session_hash": session}) as r:
-                for line in r.iter_lines():
-                    if line.startswith("data:") and '"process_completed"' in line:
-                        assert json.loads(line[5:])["success"], line
-                        break
-            times.append(time.perf_counter() - start)
-    return times[1:]
-
-
-def server_figures(url: str, users: int, singles: int) -> dict[str, Any]:
-    from gradio_client import Client
-
-    folder = Path(tempfile.mkdtemp(prefix="knn-latency-drawings-"))
-    pool = drawings(folder, max(2 * users, singles))
-    client = Client(url, verbose=False, download_files=False)
-    client.predict(sketch_value(pool[0][0]), api_name="/classify")  # warm up
-    single, single_strokes = [], []
-    for path, _ in pool[:singles]:
-        start = time.perf_counter()
-        client.predict(sketch_value(path), api_name="/classify")
-        single.append(time.perf_counter() - start)
-    strokes = None
-    try:
-        for _ in range(singles):
-            start = time.perf_counter()
-            strokes = top(client.predict(SEVEN_STROKES, api_name="/classify"))
-            single_strokes.append(time.perf_counter() - start)
-    except Exception:  # noqa: BLE001 - the Sketchpad (before issue 10) takes no strokes
-        strokes = None
-    client.close()
-    if strokes != "7":  # not understood (the Sketchpad reads them as an empty canvas)
-        single_strokes = []
-    http_strokes = over_http(url, SEVEN_STROKES, singles) if strokes == "7" else []
-
-    clients = [Client(url, verbose=False, download_files=False) for _ in range(users)]
-    times: list[float] = []
-    answers: list[tuple[str | None, int]] = []
-    lock, start_line = threading.Lock(), threading.Barrier(users)
-
-    def user(i: int) -> None:
-        start_line.wait()
-        for path, label in (pool[2 * i], pool[2 * i + 1]):
-            start = time.perf_counter()
-            try:
-                answer = top(clients[i].predict(sketch_value(path), api_name="/classify"))
-            except Exception:  # noqa: BLE001 - an unanswered request is what we count
-                answer = None
-            with lock:
-                times.append(time.perf_counter() - start)
-                answers.append((answer, label))
-
-    threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for client in clients:
-        client.close()
-    return {
-        "single_ms": [1000 * s for s in single],
-        "single_strokes_ms": [1000 * s for s in single_strokes],
-        "http_strokes_ms": [1000 * s for s in http_strokes],
-        "load_s": times,
-        "answered": sum(a is not None for a, _ in answers),
-        "load_right": sum(a == str(label) for a, label in answers),
-        "requests": 2 * users,
-    }
-
-
-# --------------------------------------------------------------------------------------------
 # The table
 # --------------------------------------------------------------------------------------------
 
 
+def ms(values: Sequence[float], q: float = 50) -> str:
+    return f"{percentile(values, q):.0f}"
+
+
 def table(figures: dict[str, Any], users: int) -> str:
     f = figures
-    rows = [
-        (
-            "pen: 8-move stroke, p50 / p95 (target p95 ≤ 0.3 s)",
-            f"{percentile(f['pen'], 50):.2f} / {percentile(f['pen'], 95):.2f} s",
-        ),
-        (
-            "answer after the last pointer-up, no click, p50 / p95 (target p95 ≤ 300 ms)",
-            f"{percentile(f['answer_ms'], 50):.0f} / {percentile(f['answer_ms'], 95):.0f} ms",
-        ),
-        (
-            "two-stroke digits with a wrong answer flashing, no click (target 0)",
-            f"{f['stale']} of {f['n']} (read right: {f['right']})",
-        ),
-        (
-            "… with Classify clicked at once (target 0)",
-            f"{f['stale_click']} of {f['n_click']} (read right: {f['right_click']})",
-        ),
-        (
-            "server: one drawing via gradio_client, p50 (target ≤ 50 ms)",
-            f"{percentile(f['single_ms'], 50):.0f} ms",
-        ),
-        (
-            "… the pad's strokes instead of a PNG, via gradio_client / plain HTTP, p50",
-            f"{percentile(f['single_strokes_ms'], 50):.0f} / "
-            f"{percentile(f['http_strokes_ms'], 50):.0f} ms",
-        ),
-        (
-            f"server: {users} users × 2 drawings, answered / right",
-            f"{f['answered']} / {f['load_right']} of {f['requests']}",
-        ),
-        (
-            f"server: {users} users × 2 drawings, p50 / p95 (target p95 ≤ 2 s)",
-            f"{percentile(f['load_s'], 50):.2f} / {percentile(f['load_s'], 95):.2f} s",
-        ),
-        (
-            "phone 390×844: canvas and answer visible together",
-            "yes" if f.get("phone_together") else "no",
-        ),
-        (
-            "phone: touch stroke, p50 / answer p50",
-            f"{percentile(f['phone_pen'], 50):.2f} s / "
-            f"{percentile(f['phone_answer_ms'], 50):.0f} ms",
-        ),
-        (
-            "phone: read right / wrong answer flashing",
-            f"{f['phone_right']} / {f['phone_stale']} of {f['phone_n']}",
-        ),
-    ]
+    rows = []
+    if "pen" in f:
+        rows += [
+            (
+                "pen: 8-move stroke, p50 / p95 (target p95 ≤ 0.3 s)",
+                f"{percentile(f['pen'], 50):.2f} / {percentile(f['pen'], 95):.2f} s",
+            ),
+            (
+                "answer after the last pointer-up, no click, p50 / p95 (target p95 ≤ 300 ms)",
+                f"{ms(f['answer_ms'])} / {ms(f['answer_ms'], 95)} ms",
+            ),
+            (
+                "two-stroke digits with a wrong answer flashing, no click (target 0)",
+                f"{f['stale']} of {f['n']} (read right: {f['right']})",
+            ),
+            (
+                "… with Classify clicked at once (target 0)",
+                f"{f['stale_click']} of {f['n_click']} (read right: {f['right_click']})",
+            ),
+        ]
+    if "single_ms" in f:
+        rows += server_rows(f, users)
+    if "phone_n" in f:
+        rows += [
+            (
+                "phone 390×844: canvas and answer visible together",
+                "yes" if f.get("phone_together") else "no",
+            ),
+            (
+                "phone: touch stroke, p50 / answer p50",
+                f"{percentile(f['phone_pen'], 50):.2f} s / {ms(f['phone_answer_ms'])} ms",
+            ),
+            (
+                "phone: read right / wrong answer flashing",
+                f"{f['phone_right']} / {f['phone_stale']} of {f['phone_n']}",
+            ),
+        ]
     lines = ["| measure | value |", "| --- | --- |"]
     lines += [f"| {name} | {value} |" for name, value in rows]
     return "\n".join(lines)
+
+
+def load_rows(f: dict[str, Any], users: int, variant: str) -> list[tuple[str, str]]:
+    """The load test's rows; ``variant`` "unverified_": its clients with ssl_verify=False."""
+    busy, times = f[f"{variant}load_phases"], f[f"{variant}load_s"]
+    wall, server_cpu, clients_cpu = f[f"{variant}load_cpu"]
+    clients = "clients with ssl_verify=False" if variant else "gradio_client users"
+    return [
+        (
+            f"server: {users} {clients} × 2 drawings, answered / right",
+            f"{f[f'{variant}answered']} / {f[f'{variant}load_right']} of {f['requests']}",
+        ),
+        (
+            "… their latency, p50 / p95 (target p95 ≤ 2 s)",
+            f"{percentile(times, 50):.2f} / {percentile(times, 95):.2f} s",
+        ),
+        (
+            "… inside the server: queue wait p50 / p95, handler p50",
+            f"{busy['queue_wait']:.0f} / {busy['queue_wait_p95']:.0f} ms, {busy['fn_call']:.0f} ms",
+        ),
+        (
+            "… CPU: server / the clients (this process), in seconds of wall",
+            f"{server_cpu:.1f} / {clients_cpu:.1f} s in {wall:.1f} s",
+        ),
+    ]
+
+
+def server_rows(f: dict[str, Any], users: int) -> list[tuple[str, str]]:
+    one = f["single_phases"]
+    return [
+        (
+            "server: one drawing via gradio_client, p50 (target ≤ 50 ms)",
+            f"{ms(f['single_ms'])} ms",
+        ),
+        (
+            "… the pad's strokes instead of a PNG, via gradio_client / plain HTTP, p50",
+            f"{ms(f.get('single_strokes_ms', []))} / {ms(f.get('http_strokes_ms', []))} ms",
+        ),
+        (
+            "… one drawing (PNG) via gradio_client with ssl_verify=False (no certificates "
+            "loaded per request), p50",
+            f"{ms(f['single_unverified_ms'])} ms",
+        ),
+        (
+            "… an app that only echoes (Gradio's floor), via gradio_client / with "
+            "ssl_verify=False / plain HTTP, p50; its server CPU per call",
+            f"{ms(f['echo_client_ms'])} / {ms(f['echo_unverified_ms'])} / "
+            f"{ms(f['echo_http_ms'])} ms; {f['echo_cpu_ms']:.0f} ms",
+        ),
+        (
+            "… inside the server (Gradio's profiler): queue / preprocess / handler / "
+            "postprocess / total, p50",
+            " / ".join(
+                f"{one[k]:.0f}"
+                for k in ("queue_wait", "preprocess", "fn_call", "postprocess", "total")
+            )
+            + f" ms; server CPU {f['single_cpu_ms']:.0f} ms per drawing",
+        ),
+        *load_rows(f, users, ""),
+        *load_rows(f, users, "unverified_"),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -521,19 +406,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--skip-server", action="store_true")
     args = parser.parse_args(argv)
-    figures: dict[str, Any] = {
-        "pen": [], "answer_ms": [], "stale": 0, "n": 0, "right": 0, "stale_click": 0,
-        "n_click": 0, "right_click": 0, "phone_pen": [], "phone_answer_ms": [],
-        "phone_right": 0, "phone_n": 0, "phone_stale": 0, "single_ms": [], "load_s": [],
-        "single_strokes_ms": [], "http_strokes_ms": [],
-        "answered": 0, "load_right": 0, "requests": 0,
-    }  # fmt: skip
+    figures: dict[str, Any] = {}
     started = time.perf_counter()
-    with running_app(args.preset) as url:
+    with running_app(args.preset) as server:
         if not args.skip_browser:
-            figures |= browser_figures(url, args.trials)
+            figures |= browser_figures(server.url, args.trials)
         if not args.skip_server:
-            figures |= server_figures(url, args.users, args.singles)
+            figures |= server_figures(server, args.users, args.singles)
+    if not args.skip_server:
+        figures |= floor_figures(args.singles)
     print(
         f"\napp latency, {datetime.date.today()}, {os.cpu_count()} cores, preset "
         f"{args.preset or 'default'}, {args.trials} trials, {time.perf_counter() - started:.0f} s\n"

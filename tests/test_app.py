@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from knn_digits import app, features
+from knn_digits.app import answers
 from knn_digits.datasets import load_mnist, read_idx
 from knn_digits.models import PRESETS, DigitModel
 from knn_digits.preprocess import render_drawing, render_photo, sketch_to_mnist
@@ -400,12 +401,13 @@ def test_a_close_vote_is_shown_as_doubt() -> None:
             np.zeros((1, 2), np.int64),
             np.zeros((1, 2, 28, 28), np.uint8),
             np.array([[7, 1]]),
-            np.zeros((1, 2), bool),
+            np.array([["", "synthetic"]]),
         )
 
-    text = app._explain(reading([0.55, 0.45]), "accurate")
+    text = answers._explain(reading([0.55, 0.45]), "accurate")
     assert text.startswith("It's a **7 or 1?**") and "teach it the right digit" in text
-    text = app._explain(reading([0.95, 0.05]), "accurate")
+    assert "1 (synthetic) at 1.00" in text and answers.SYNTHETIC_NOTE in text
+    text = answers._explain(reading([0.95, 0.05]), "accurate")
     assert text.startswith("It's a **7**.") and "teach" not in text
 
 
@@ -616,7 +618,7 @@ def test_the_pads_strokes_are_read_as_the_sketchpad_reads_its_layers(
 def test_answers_images_go_out_as_files_written_once(
     service: app.DigitService, digits: dict[int, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(app, "IMAGE_DIR", Path(os.environ["KNN_DIGITS_HOME"]) / "images")
+    monkeypatch.setattr(answers, "IMAGE_DIR", Path(os.environ["KNN_DIGITS_HOME"]) / "images")
     read = app.answer_as_files(app.handle_classify)
     label, gallery, seen, text, cuts = read(service, drawn(digits[7]))
     arrays = app.handle_classify(service, drawn(digits[7]))

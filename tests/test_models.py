@@ -113,3 +113,13 @@ def test_second_stage_reranks_on_prepared_pixels_and_keeps_taught_digits(
 def test_unknown_second_stage_is_refused() -> None:
     with pytest.raises(ValueError, match="rerank_distance must be one of idm, tangent"):
         dataclasses.replace(get_preset("fast"), rerank_distance="hausdorff")
+
+
+def test_cells_with_every_cell_probed_give_the_exact_candidates(mnist_train) -> None:
+    X, y = mnist_train[0][:1500], mnist_train[1][:1500]
+    queries = mnist_train[0][1500:1520]
+    exact = DigitModel("fast").fit(X, y)
+    probed = DigitModel(dataclasses.replace(exact.preset, cells=16, probes=16)).fit(X, y)
+    np.testing.assert_array_equal(probed.kneighbors(queries)[1], exact.kneighbors(queries)[1])
+    probed.add(queries[:1], [7])
+    assert probed.kneighbors(queries[:1])[1][0, 0] == 1500  # the added digit is found

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from knn_digits.models import DigitModel, get_preset
+from knn_digits.personal import PersonalModel
 from knn_digits.preprocess import normalize_digit
 from knn_digits.styles import STYLES, synthesize_styles
 
@@ -72,6 +73,26 @@ def test_a_styled_preset_adds_its_copies_once_even_through_save_and_load(
     assert loaded.preset == preset
     np.testing.assert_array_equal(loaded.train_labels_, model.train_labels_)
     np.testing.assert_array_equal(loaded.predict(images[:50]), model.predict(images[:50]))
+
+
+def test_the_model_knows_which_references_are_synthesized(tmp_path, mnist_train) -> None:
+    images, labels = mnist_train[0][:600], mnist_train[1][:600]
+    preset = dataclasses.replace(get_preset("raw"), name="styled", styles=((1, 0.5),))
+    model = DigitModel(preset).fit(images, labels)
+    model.add(images[:3], labels[:3])  # taught digits come after the styled copies
+    everyone = np.arange(len(model.train_labels_))
+    expected = (everyone >= 600) & (everyone < len(model.train_labels_) - 3)
+    np.testing.assert_array_equal(model.synthesized(everyone), expected)
+    assert expected.sum() == round(0.5 * int((labels == 1).sum()))
+    model.save(tmp_path / "styled.npz")
+    np.testing.assert_array_equal(
+        DigitModel.load(tmp_path / "styled.npz").synthesized(everyone[:-3]), expected[:-3]
+    )
+    mine = PersonalModel(model).add(images[3:5], labels[3:5])
+    np.testing.assert_array_equal(
+        mine.synthesized(np.arange(len(mine.train_labels_)))[-2:], [False, False]
+    )
+    assert not DigitModel("raw").fit(images, labels).synthesized(everyone[:600]).any()
 
 
 def test_a_hooked_nine_gains_a_tail_to_the_left_of_its_foot() -> None:

@@ -74,6 +74,8 @@ class PersonalModel(DigitModel):
         if self.preset.pca:
             self._pca = shared._pca
         self._knn = shared._knn
+        self.styled_ = shared.styled_
+        self._cells = shared._cells
         self._train_pixels = shared._train_pixels
         self._own_images = np.empty((0, 28, 28), np.uint8)
         self._own_labels = np.empty(0, np.int64)
@@ -115,7 +117,7 @@ class PersonalModel(DigitModel):
         """Each side's k nearest, merged by distance (the shared side first on a tie)."""
         features = self._first_stage(pixels)
         n_shared = len(self.shared.train_labels_)
-        distances, indices = self._knn.kneighbors(features, min(k, n_shared))
+        distances, indices = self._nearest_references(features, min(k, n_shared))
         if self._own_knn is None:
             return distances, indices  # type: ignore[return-value]
         own_distances, own_indices = self._own_knn.kneighbors(features, min(k, self.n_own))

@@ -39,12 +39,13 @@ def distance_scale(model: DigitModel) -> float:
     evenly through its references, of the distance to the nearest *other* one.
 
     Distances of different presets (pixels, tangent distance, IDM) differ by orders of
-    magnitude; in this unit a score's weights hold for all of them. One search of ``PROBES``
-    digits (~3 s for ``accurate`` on two cores).
+    magnitude; in this unit a score's weights hold for all of them. Measured with the full
+    second stage, as :class:`DigitScorer` reads: one search of ``PROBES`` digits (~3 s for
+    ``accurate`` on two idle cores).
     """
     n = len(model.train_images_)
     probes = model.train_images_[:: max(1, n // PROBES)][:PROBES]
-    distances, _ = model.kneighbors(probes, 2)
+    distances, _ = model.without_cascade().kneighbors(probes, 2)
     scale = float(np.median(distances[:, 1]))
     return scale if scale > 0 else 1.0
 
@@ -57,7 +58,9 @@ class DigitScorer:
     """
 
     def __init__(self, model: DigitModel, scale: float) -> None:
-        self.model = model
+        # The full second stage for every candidate: scores compare nearest distances across
+        # readings, which a cascade's cheap path would skew, and a drawing is a few digits.
+        self.model = model.without_cascade()
         self.scale = scale
         self._seen: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 

@@ -5,9 +5,10 @@ whose tail hooks to the left. MNIST's nearest look-alikes of those are a 7 and a
 most frequent misreadings of real writers outside MNIST (benchmarks/real_handwriting.py). A
 k-NN can only read a style it has references for, so this adds them: it takes an MNIST
 digit's skeleton (the pen's path), adds the missing pen stroke, and draws the result through
-the same pipeline as a drawing (:mod:`knn_digits.preprocess.normalize`), so the synthetic
-references look exactly as drawings do once prepared. How many is a preset's choice
-(``Preset.styles``). Tried and left out (tune writers): a bar across 7s (no gain).
+the same pipeline as a drawing (:mod:`knn_digits.preprocess.normalize`) with MNIST's pen
+width, so the synthetic references look as drawings and MNIST's digits do once prepared. How
+many is a preset's choice (``Preset.styles``). Tried and left out (tune writers): a bar across
+7s (no gain).
 
 >>> images, labels = load_mnist()                                   # doctest: +SKIP
 >>> more, more_labels = synthesize_styles(images, labels, {1: 0.5})  # doctest: +SKIP
@@ -71,11 +72,11 @@ STYLES: dict[int, Callable[[np.ndarray, np.random.Generator], Stroke | None]] = 
 
 
 def add_stroke(skeleton: np.ndarray, stroke: Stroke) -> np.ndarray:
-    """The skeleton with a one-pixel polyline added, drawn as a drawing is: (28, 28) float32."""
+    """The skeleton with a one-pixel polyline added, redrawn with MNIST's pen: (28, 28) float32."""
     picture = Image.fromarray(skeleton.astype(np.uint8) * 255)
     ImageDraw.Draw(picture).line([(float(x), float(y)) for x, y in stroke], fill=255, width=1)
     path = np.asarray(picture) > 0
-    return normalize._fit_and_centre(normalize._redraw(path))
+    return normalize._fit_and_centre(normalize._redraw(path, normalize.MNIST_PEN_RADIUS))
 
 
 def synthesize_styles(
