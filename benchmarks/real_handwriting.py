@@ -8,7 +8,7 @@ C. Kaynak, 1998; the original 32×32 scans of forms, 2,880 digits).
 
 Conditions, each read as the running app reads it (``sketch_to_ink`` or ``load_image`` +
 ``image_to_ink``, then ``DigitService.read_ink``: cut into digits scored by the model, and read;
-a drawing read as two digits is wrong):
+a drawing read as two digits is wrong, and counted under "cut in two"):
 
 - pen, thin / medium / thick: the trajectories drawn as Sketchpad layers on a 400 px canvas with
   a round brush 8, 20 or 36 px wide, the digit's box 35–80 % of the canvas, placed at random;
@@ -213,6 +213,7 @@ class Result:
     n: int
     right: int
     confusions: collections.Counter
+    cut: int = 0  # one digit read as several (segmentation cut it)
 
     @property
     def accuracy(self) -> float:
@@ -247,13 +248,19 @@ def mistakes_sheet(
 
 
 def table(results: list[Result], preset: str, split: str, seconds: float) -> str:
-    total = Result("all", sum(r.n for r in results), sum(r.right for r in results), None)  # type: ignore[arg-type]
+    total = Result(
+        "all",
+        sum(r.n for r in results),
+        sum(r.right for r in results),
+        None,  # type: ignore[arg-type]
+        sum(r.cut for r in results),
+    )
     lines = [
         f"Preset `{preset}`, split `{split}`, {datetime.date.today().isoformat()}, "
         f"{seconds:.0f} s. Data: UCI pendigits and optdigits (Alpaydin et al.), CC BY 4.0.",
         "",
-        "| condition | digits | read right | most frequent confusions (true→read) |",
-        "| --- | ---: | ---: | --- |",
+        "| condition | digits | read right | cut in two | most frequent confusions (true→read) |",
+        "| --- | ---: | ---: | ---: | --- |",
     ]
     for result in [*results, total]:
         confusions = (
@@ -263,7 +270,7 @@ def table(results: list[Result], preset: str, split: str, seconds: float) -> str
         )
         lines.append(
             f"| {result.condition} | {result.n:,} | {result.accuracy:.1f} % "
-            f"(±{result.interval:.1f}) | {confusions} |"
+            f"(±{result.interval:.1f}) | {result.cut} | {confusions} |"
         )
     return "\n".join(lines)
 
@@ -340,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                 len(samples),
                 len(samples) - sum(confusions.values()),
                 confusions,
+                sum(len(answer) > 1 for answer in answers),
             )
             results.append(result)
             print(f"{result.condition:28s} {result.accuracy:6.2f} %", file=sys.stderr, flush=True)

@@ -13,6 +13,7 @@ from scipy import ndimage
 from knn_digits.errors import EmptyImageError
 from knn_digits.models import DigitModel
 from knn_digits.preprocess import (
+    Scorer,
     normalize_digit,
     render_drawing,
     render_strokes,
@@ -96,9 +97,12 @@ def touching(
             "57",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="known weakness: this 5's top bar runs into the 7's and the cut gives the "
-                "bar to the 7; the bar-less 5 read 5 by a hair before the styled references "
-                "(knn_digits.styles) and reads 6 with them",
+                reason="known weakness: this MNIST 5's bar is not joined to its body but runs "
+                "into the 7's bar, so the bar is ink of the 7, and a 7 with a long bar reads well "
+                "enough to be kept whole; the bar-less 5 reads 6. It split right with the 32-probe "
+                "distance scale (13.9, which made every distance look worse), not with the "
+                "stable one (15.8). Tried: not keeping a well-read block whole when it overlaps "
+                "a neighbour: 2.6x the reads per 5-digit number (tune writers), no gain in count",
             ),
         ),
         "80",
@@ -120,7 +124,7 @@ def test_a_large_photo_of_touching_digits_is_cut_alike_within_bounded_memory(
     # 8× the size (1,200 rows): the cut search runs on a shrunk copy, not rows × columns × reach
     # (~400× the ink's bytes here), and cuts where it cuts the drawing at its own size.
     scorer = DigitScorer(model, scale)
-    ink = touching("57", scorer, mnist_test)
+    ink = touching("34", scorer, mnist_test)
     boxes = [piece.box for piece in segment_number(ink, scorer)]
     large = np.kron(ink, np.ones((8, 8), np.float32))
     tracemalloc.start()
@@ -129,8 +133,37 @@ def test_a_large_photo_of_touching_digits_is_cut_alike_within_bounded_memory(
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert [piece.box for piece in pieces] == [tuple(8 * v for v in box) for box in boxes]
-    assert len(boxes) == 2 and peak < 20 * large.nbytes
+    # The same cut, to within one pixel of the drawing at its own size (8 here).
+    found = np.array([piece.box for piece in pieces])
+    assert found.shape == (len(boxes), 4) and len(boxes) == 2
+    assert np.abs(found - 8 * np.array(boxes)).max() <= 8
+    assert peak < 20 * large.nbytes
+
+
+def ring(left: float) -> np.ndarray:
+    """An oval pen stroke 200 high and 160 wide whose left edge is at x = ``left``: a 0."""
+    angles = np.linspace(0, 2 * np.pi, 60)
+    return np.stack([left + 80 + 80 * np.cos(angles), 100 + 100 * np.sin(angles)], axis=1)
+
+
+def whole_reads_worse(ink: np.ndarray) -> Scorer:
+    """A stand-in scorer that likes any piece (-1 each) better than the whole drawing (-2.8), as
+    the model may like the two sides of a poorly read 0: only the segmentation's own costs keep
+    the whole together (two pieces, -2, must pay more than 0.8 for their cut)."""
+    whole = normalize_digit(ink)
+
+    def scores(digits: list[np.ndarray]) -> np.ndarray:
+        return np.array([-2.8 if np.allclose(d, whole, atol=1e-5) else -1.0 for d in digits])
+
+    return scores
+
+
+def test_a_zero_whose_sides_read_better_than_the_whole_is_not_cut() -> None:
+    # Every cut of a 0 crosses two strokes, and pays for the second: a 0 read poorly whole is not
+    # read as "10" for the sake of a sliver that reads like a 1. (Touching digits, whose cut
+    # crosses the one stroke where they touch, are still cut: the touching tests above.)
+    zero = strokes(ring(0))
+    assert len(segment_number(zero, whole_reads_worse(zero))) == 1
 
 
 # ------------------------------------------------------------------ one digit, several strokes

@@ -9,7 +9,8 @@ along the top-to-bottom paths that cross the least ink. The scorer (the model's 
 digit costs one read, as before there was segmentation. Of the rest, neighbouring pieces whose
 columns meet or overlap may be one digit or two. Every way of reading such a run of pieces is
 a *hypothesis*; the scorer scores them all in one batch, and dynamic programming picks the
-reading whose digits score best in sum. Without a scorer no block is cut and neighbours join by
+reading whose digits score best in sum, less what its cuts cost (a cut through a loop crosses
+two strokes and pays for the second). Without a scorer no block is cut and neighbours join by
 geometry alone, as the app did before it had a model to ask.
 
 >>> ink = np.zeros((60, 120), np.float32)
@@ -64,6 +65,11 @@ ASPECT_COST = 4.0
 # loses SHORT_COST per unit it lacks (the flag cut off a "1" reads as a "1" of its own).
 MIN_HEIGHT = 0.5
 SHORT_COST = 4.0
+# A cut costs this much per stroke it crosses beyond the first: between touching digits a cut
+# crosses one stroke (their join), through a loop (a 0 cut into "10", a 2's hook and base) two.
+# Tune writers: single pen digits cut in two 46 → 28 per 7,500, numbers' digit count right
+# 98.2 → 98.5 % (costs 0.5 and 2: 31 and 27 cut, 98.3 and 97.8 %).
+CROSS_COST = 1.0
 # A block that reads at least this well whole is not cut: a wide digit read well costs one
 # read, as before segmentation asked the model, and a 0 is not read as a 1 and a sliver.
 ACCEPT = -2.5
@@ -94,11 +100,13 @@ class _Blob:
     rows: tuple[int, int]
     cols: tuple[int, int]
     cut: bool = False  # a slice of a cut block: its neighbour slice may be the same digit
+    crossed: int = 0  # strokes the cut on its left crosses (0: no cut there)
 
     @classmethod
-    def of(cls, mask: np.ndarray, cut: bool = False) -> _Blob:
+    def of(cls, mask: np.ndarray, cut: bool = False, crossed: int = 0) -> _Blob:
         rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        return cls(mask, (int(rows[0]), int(rows[-1]) + 1), (int(cols[0]), int(cols[-1]) + 1), cut)
+        box = (int(rows[0]), int(rows[-1]) + 1), (int(cols[0]), int(cols[-1]) + 1)
+        return cls(mask, *box, cut, crossed)
 
     @property
     def area(self) -> int:
@@ -122,7 +130,7 @@ class _Blob:
         return shared(self.cols, other.cols), shared(self.rows, other.rows)
 
     def joined(self, other: _Blob) -> _Blob:
-        return _Blob.of(self.mask | other.mask, self.cut and other.cut)
+        return _Blob.of(self.mask | other.mask, self.cut and other.cut, self.crossed)
 
 
 def _blocks(blobs: list[_Blob], nest: float) -> list[_Blob]:
@@ -183,12 +191,20 @@ def _slices(block: _Blob, height: int) -> list[_Blob]:
         np.full(len(block.mask), block.cols[1]),
     ]
     edges = list(np.maximum.accumulate(np.stack(edges), axis=0))  # paths never cross
+    crossed = [0, *(_strokes_crossed(small, paths[c]) for c in sorted(cuts))]
     pieces = []
-    for left, right in zip(edges[:-1], edges[1:], strict=True):
+    for left, right, strokes in zip(edges[:-1], edges[1:], crossed, strict=True):
         piece = block.mask & (columns >= left[:, None]) & (columns < right[:, None])
         if piece.any():
-            pieces.append(_Blob.of(piece, cut=True))
+            pieces.append(_Blob.of(piece, cut=True, crossed=strokes))
     return pieces
+
+
+def _strokes_crossed(mask: np.ndarray, path: np.ndarray) -> int:
+    """How many strokes of ``mask`` (H, W) the top-to-bottom ``path`` (H,) of columns crosses:
+    the runs of ink along it. Between touching digits a cut crosses one; through a loop, two."""
+    ink = mask[np.arange(len(path)), path].astype(np.int8)
+    return int(np.count_nonzero(np.diff(ink, prepend=0) == 1))
 
 
 def _shrink(mask: np.ndarray, step: int) -> np.ndarray:
@@ -333,10 +349,12 @@ def segment_number(ink: np.ndarray, scorer: Scorer | None = None) -> list[Piece]
         boxes = np.array([candidate(run).box for run in chosen])  # (n, 4): top, left, ...
         heights = boxes[:, 2] - boxes[:, 0]
         aspects = (boxes[:, 3] - boxes[:, 1]) / heights
+        crossed = np.array([pieces[run[0]].crossed for run in chosen])  # by its left cut
         return (
             scores
             - ASPECT_COST * np.clip(aspects - MAX_ASPECT, 0.0, None)
             - SHORT_COST * np.clip(MIN_HEIGHT - heights / height, 0.0, None)
+            - CROSS_COST * np.clip(crossed - 1, 0, None)
         )
 
     cut = [whole for whole in wholes if whole[1] - whole[0] > 1 and whole in runs]
