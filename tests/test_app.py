@@ -258,6 +258,35 @@ def test_delete_and_switch_off_make_the_model_forget(
     assert app.handle_delete(service, None)[0].startswith("⚠️ Pick a sample")
 
 
+def test_the_distance_scale_is_measured_once_per_preset(
+    tmp_path: Path,
+    small_loader: Callable[[str], DigitModel],
+    digits: dict[int, np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A search of scoring.PROBES digits, seconds with `accurate`: deleting a sample or switching
+    # samples off reloads the same references and must not pay for it again.
+    measured: list[str] = []
+    real = app.service.distance_scale
+
+    def counting(model: DigitModel) -> float:
+        measured.append(model.preset.name)
+        return real(model)
+
+    monkeypatch.setattr(app.service, "distance_scale", counting)
+    service = app.DigitService(
+        small_loader("raw"), SampleStore(tmp_path / "s.db"), loader=small_loader
+    )
+    app.handle_teach(service, drawn(digits[7]), "2")
+    app.handle_use_samples(service, False)
+    app.handle_use_samples(service, True)
+    assert service.store is not None
+    app.handle_delete(service, service.store.samples()[0].id)
+    assert measured == ["raw"]
+    app.handle_preset(service, "fast")
+    assert measured == ["raw", "fast"]
+
+
 @pytest.mark.parametrize("digit", [None, "", "10", "x", "-1", "²", "٣"])
 def test_teaching_needs_a_digit(
     service: app.DigitService, digits: dict[int, np.ndarray], digit: str | None

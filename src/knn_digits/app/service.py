@@ -99,6 +99,7 @@ class DigitService:
         self._loader = loader
         self._lock = threading.Lock()  # held briefly: reading or swapping the model
         self._changing = threading.Lock()  # held across a whole change of samples or model
+        self._scales: dict[tuple[str, int], float] = {}  # distance scales, one per base model
         with self._changing:
             self._install(model)
 
@@ -116,14 +117,19 @@ class DigitService:
         Callers hold ``_changing``, so a sample taught meanwhile can't miss the new model.
         """
         n_base = len(model.train_labels_)
+        scale = self._distance_scale(model)  # the references' own, before the person's samples
         if self.store is not None and self.store.enabled and len(self.store):
             model.add(*with_variants(*self.store.arrays()))
-        scale = self._distance_scale(model)
         with self._lock:
             self._model, self._n_base, self._scale = model, n_base, scale
 
     def _distance_scale(self, model: DigitModel) -> float:
-        return distance_scale(model)
+        """Measured once per preset and reference set (a search of ``scoring.PROBES`` digits,
+        seconds): deleting a sample or switching samples off reloads the same references."""
+        key = (model.preset.key(), len(model.train_labels_))
+        if key not in self._scales:
+            self._scales[key] = distance_scale(model)
+        return self._scales[key]
 
     def for_visitor(self, session: str | None) -> DigitService:
         """The service as the visitor of this gradio session sees it; locally, itself."""
