@@ -17,6 +17,7 @@ from knn_digits.preprocess import (
     normalize_digit,
     render_drawing,
     render_strokes,
+    segment,
     segment_digits,
     segment_number,
 )
@@ -156,6 +157,27 @@ def whole_reads_worse(ink: np.ndarray) -> Scorer:
         return np.array([-2.8 if np.allclose(d, whole, atol=1e-5) else -1.0 for d in digits])
 
     return scores
+
+
+def test_a_wide_digit_that_reads_well_whole_is_not_searched_for_cuts(
+    model: DigitModel, scale: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cut search is most of a single wide digit's time: a 0 read well whole skips it, while
+    # two touching digits, which read badly as one, are still searched and cut.
+    searched: list[int] = []
+    real = segment._slices
+
+    def counting(block: object, height: int) -> list:
+        searched.append(height)
+        return real(block, height)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(segment, "_slices", counting)
+    scorer = DigitScorer(model, scale)
+    zero = strokes(ring(0))
+    assert len(segment_number(zero, scorer)) == 1 and searched == []
+    two_zeros = strokes(ring(0), ring(150))  # the rings overlap by 10 px: one block
+    assert components(two_zeros) == 1
+    assert len(segment_number(two_zeros, scorer)) == 2 and len(searched) == 1
 
 
 def test_a_zero_whose_sides_read_better_than_the_whole_is_not_cut() -> None:

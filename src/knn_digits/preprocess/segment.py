@@ -3,10 +3,11 @@
 Geometry proposes, recognition chooses. The ink's connected components are first grouped into
 *blocks* where the grouping is not in doubt (a stroke nested in another's columns, as a 4's
 second stroke, a 7's bar or a 1's base; a stroke stacked above another, as a 5's hat; a speck).
-A block wider than a narrow digit may be digits that touch or overlap: it is cut into slices
-along the top-to-bottom paths that cross the least ink. The scorer (the model's confidence, see
-:data:`Scorer`) first reads each such block whole; one that reads well stays whole, so a wide
-digit costs one read, as before there was segmentation. Of the rest, neighbouring pieces whose
+A block wider than a narrow digit may be digits that touch or overlap. The scorer (the model's
+confidence, see :data:`Scorer`) first reads each such block whole; one that reads well stays
+whole, unsearched, so a wide digit costs one read and no cut search, as before there was
+segmentation. The others are cut into slices along the top-to-bottom paths that cross the
+least ink. Of the rest, neighbouring pieces whose
 columns meet or overlap may be one digit or two. Every way of reading such a run of pieces is
 a *hypothesis*; the scorer scores them all in one batch, and dynamic programming picks the
 reading whose digits score best in sum, less what its cuts cost (a cut through a loop crosses
@@ -331,25 +332,21 @@ def segment_number(ink: np.ndarray, scorer: Scorer | None = None) -> list[Piece]
     if scorer is None:
         return [_piece(ink, [block], origin) for block in _blocks(components, OVERLAP_FRACTION)]
     height = ink.shape[0]
-    pieces, wholes = _pieces(components, height)
-    runs = _hypotheses(pieces, height)
-    if len(runs) == len(pieces):  # nothing cut, nothing to join: no need to ask
-        return [_piece(ink, [piece], origin) for piece in pieces]
+    blocks = _blocks(components, NEST_FRACTION)
     candidates: dict[tuple[int, int], Piece] = {}
+    pieces: list[_Blob] = []
 
     def candidate(run: tuple[int, int]) -> Piece:
         if run not in candidates:
             candidates[run] = _piece(ink, pieces[run[0] : run[1]], origin)
         return candidates[run]
 
-    def score(chosen: list[tuple[int, int]]) -> np.ndarray:
-        if not chosen:
-            return np.zeros(0)
-        scores = np.asarray(scorer([candidate(run).digit for run in chosen]), np.float64)
-        boxes = np.array([candidate(run).box for run in chosen])  # (n, 4): top, left, ...
+    def costed(digits: list[Piece], crossed: np.ndarray) -> np.ndarray:
+        """The scorer's scores less the costs of odd shapes and of cuts through loops."""
+        scores = np.asarray(scorer([piece.digit for piece in digits]), np.float64)
+        boxes = np.array([piece.box for piece in digits])  # (n, 4): top, left, bottom, right
         heights = boxes[:, 2] - boxes[:, 0]
         aspects = (boxes[:, 3] - boxes[:, 1]) / heights
-        crossed = np.array([pieces[run[0]].crossed for run in chosen])  # by its left cut
         return (
             scores
             - ASPECT_COST * np.clip(aspects - MAX_ASPECT, 0.0, None)
@@ -357,30 +354,33 @@ def segment_number(ink: np.ndarray, scorer: Scorer | None = None) -> list[Piece]
             - CROSS_COST * np.clip(crossed - 1, 0, None)
         )
 
-    cut = [whole for whole in wholes if whole[1] - whole[0] > 1 and whole in runs]
-    accepted = [whole for whole, s in zip(cut, score(cut), strict=True) if s >= ACCEPT]
-    runs = [run for run in runs if not any(_splits(run, whole) for whole in accepted)]
-    if runs == wholes:  # every block reads well uncut, and none may join another
+    def score(chosen: list[tuple[int, int]]) -> np.ndarray:
+        if not chosen:
+            return np.zeros(0)
+        crossed = np.array([pieces[run[0]].crossed for run in chosen])  # by its left cut
+        return costed([candidate(run) for run in chosen], crossed)
+
+    # A wide block that reads well whole is not searched for cuts: the search is most of a
+    # single wide digit's time, and its cuts would be refused anyway.
+    wide = [block for block in blocks if block.width > CUT_WIDTH * height]
+    whole = [_piece(ink, [block], origin) for block in wide]
+    reads_whole = costed(whole, np.zeros(len(whole))) >= ACCEPT if wide else np.zeros(0, bool)
+    kept = {
+        id(block): piece
+        for block, piece, good in zip(wide, whole, reads_whole, strict=True)
+        if good
+    }
+    wholes = []
+    for block in blocks:
+        slices = [block] if id(block) in kept else _slices(block, height)
+        wholes.append((len(pieces), len(pieces) + len(slices)))
+        if id(block) in kept:
+            candidates[wholes[-1]] = kept[id(block)]  # read already: not normalized twice
+        pieces += slices
+    runs = _hypotheses(pieces, height)
+    if runs == wholes:  # every block reads well uncut (or is too narrow to cut), none joins
         return [candidate(run) for run in wholes]
     return [candidates[runs[i]] for i in _best_reading(runs, score(runs), len(pieces))]
-
-
-def _splits(run: tuple[int, int], whole: tuple[int, int]) -> bool:
-    """Whether the run of pieces [start, stop) holds part of the block ``whole``, not all."""
-    start, stop = run
-    return start < whole[1] and whole[0] < stop and not start <= whole[0] <= whole[1] <= stop
-
-
-def _pieces(blobs: list[_Blob], height: int) -> tuple[list[_Blob], list[tuple[int, int]]]:
-    """The blocks of ``blobs``, wide ones cut in slices, left to right; and the run of pieces
-    [start, stop) each block became."""
-    pieces: list[_Blob] = []
-    wholes = []
-    for block in _blocks(blobs, NEST_FRACTION):
-        slices = _slices(block, height)
-        wholes.append((len(pieces), len(pieces) + len(slices)))
-        pieces += slices
-    return pieces, wholes
 
 
 def segment_digits(ink: np.ndarray, scorer: Scorer | None = None) -> list[np.ndarray]:
