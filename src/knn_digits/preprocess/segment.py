@@ -343,6 +343,8 @@ def segment_number(ink: np.ndarray, scorer: Scorer | None = None) -> list[Piece]
 
     def costed(digits: list[Piece], crossed: np.ndarray) -> np.ndarray:
         """The scorer's scores less the costs of odd shapes and of cuts through loops."""
+        if not digits:
+            return np.zeros(0)
         scores = np.asarray(scorer([piece.digit for piece in digits]), np.float64)
         boxes = np.array([piece.box for piece in digits])  # (n, 4): top, left, bottom, right
         heights = boxes[:, 2] - boxes[:, 0]
@@ -355,27 +357,21 @@ def segment_number(ink: np.ndarray, scorer: Scorer | None = None) -> list[Piece]
         )
 
     def score(chosen: list[tuple[int, int]]) -> np.ndarray:
-        if not chosen:
-            return np.zeros(0)
         crossed = np.array([pieces[run[0]].crossed for run in chosen])  # by its left cut
         return costed([candidate(run) for run in chosen], crossed)
 
     # A wide block that reads well whole is not searched for cuts: the search is most of a
     # single wide digit's time, and its cuts would be refused anyway.
-    wide = [block for block in blocks if block.width > CUT_WIDTH * height]
-    whole = [_piece(ink, [block], origin) for block in wide]
-    reads_whole = costed(whole, np.zeros(len(whole))) >= ACCEPT if wide else np.zeros(0, bool)
-    kept = {
-        id(block): piece
-        for block, piece, good in zip(wide, whole, reads_whole, strict=True)
-        if good
-    }
+    wide = [i for i, block in enumerate(blocks) if block.width > CUT_WIDTH * height]
+    whole = {i: _piece(ink, [blocks[i]], origin) for i in wide}
+    reads_well = costed(list(whole.values()), np.zeros(len(wide))) >= ACCEPT
+    cut = {i for i, good in zip(wide, reads_well, strict=True) if not good}
     wholes = []
-    for block in blocks:
-        slices = [block] if id(block) in kept else _slices(block, height)
+    for i, block in enumerate(blocks):
+        slices = _slices(block, height) if i in cut else [block]
         wholes.append((len(pieces), len(pieces) + len(slices)))
-        if id(block) in kept:
-            candidates[wholes[-1]] = kept[id(block)]  # read already: not normalized twice
+        if i in whole:  # its slices together are the block: read already, not drawn again
+            candidates[wholes[-1]] = whole[i]
         pieces += slices
     runs = _hypotheses(pieces, height)
     if runs == wholes:  # every block reads well uncut (or is too narrow to cut), none joins
