@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,6 +20,29 @@ def private_home(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep caches and sample stores of the test run out of the user's real directories."""
     if "KNN_DIGITS_HOME" not in os.environ:
         os.environ["KNN_DIGITS_HOME"] = str(tmp_path_factory.mktemp("knn-digits-home"))
+
+
+# spy(owner, name) -> the positional arguments of each call (see the fixture)
+Spy = Callable[[object, str], list[tuple[Any, ...]]]
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
+    """``spy(owner, name)`` wraps ``owner.name`` for the test: every call still goes through, and
+    its positional arguments are appended to the list returned."""
+
+    def install(owner: object, name: str) -> list[tuple[Any, ...]]:
+        calls: list[tuple[Any, ...]] = []
+        real = getattr(owner, name)
+
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            calls.append(args)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, recorded)
+        return calls
+
+    return install
 
 
 @pytest.fixture(scope="session")

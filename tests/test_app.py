@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gradio as gr
 import numpy as np
@@ -26,6 +27,9 @@ from knn_digits.models import PRESETS, DigitModel
 from knn_digits.preprocess import render_drawing, render_photo, sketch_to_mnist
 from knn_digits.store import SampleStore
 from knn_digits.visitors import Limits
+
+if TYPE_CHECKING:
+    from conftest import Spy
 
 N_TRAIN = 5000
 
@@ -262,18 +266,11 @@ def test_the_distance_scale_is_measured_once_per_preset(
     tmp_path: Path,
     small_loader: Callable[[str], DigitModel],
     digits: dict[int, np.ndarray],
-    monkeypatch: pytest.MonkeyPatch,
+    spy: Spy,
 ) -> None:
     # A search of scoring.PROBES digits, seconds with `accurate`: deleting a sample or switching
     # samples off reloads the same references and must not pay for it again.
-    measured: list[str] = []
-    real = app.service.distance_scale
-
-    def counting(model: DigitModel) -> float:
-        measured.append(model.preset.name)
-        return real(model)
-
-    monkeypatch.setattr(app.service, "distance_scale", counting)
+    measured = spy(app.service, "distance_scale")
     service = app.DigitService(
         small_loader("raw"), SampleStore(tmp_path / "s.db"), loader=small_loader
     )
@@ -282,9 +279,9 @@ def test_the_distance_scale_is_measured_once_per_preset(
     app.handle_use_samples(service, True)
     assert service.store is not None
     app.handle_delete(service, service.store.samples()[0].id)
-    assert measured == ["raw"]
+    assert [model.preset.name for (model,) in measured] == ["raw"]
     app.handle_preset(service, "fast")
-    assert measured == ["raw", "fast"]
+    assert [model.preset.name for (model,) in measured] == ["raw", "fast"]
 
 
 @pytest.mark.parametrize("digit", [None, "", "10", "x", "-1", "²", "٣"])

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pytest
 
 from knn_digits.models import DigitModel
 from knn_digits.scoring import PROBES, DigitScorer, distance_scale
+
+if TYPE_CHECKING:
+    from conftest import Spy
 
 
 @pytest.fixture(scope="module")
@@ -39,22 +44,13 @@ def test_a_few_taught_samples_leave_the_scale_as_it_was(
     assert distance_scale(model) == before
 
 
-def test_the_scorer_reads_each_digit_once(
-    model: DigitModel, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_scorer_reads_each_digit_once(model: DigitModel, spy: Spy) -> None:
     # Segmentation scores candidates, then the app reads the digits chosen: no digit twice.
-    reads: list[int] = []
-    explain = model.explain
-
-    def counted(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        reads.append(len(batch))
-        return explain(batch)
-
-    monkeypatch.setattr(model, "explain", counted)
+    reads = spy(model, "explain")
     scorer = DigitScorer(model, distance_scale(model))
     digits = [image.astype(np.float32) / 255 for image in model.train_images_[:3]]
     reads.clear()
     first = scorer(digits)
     np.testing.assert_array_equal(scorer(digits[::-1]), first[::-1])
     assert scorer.explain(digits[1:])[0].shape == (2, 10)
-    assert reads == [3]
+    assert [len(batch) for (batch,) in reads] == [3]

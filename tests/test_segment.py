@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tracemalloc
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -22,6 +23,9 @@ from knn_digits.preprocess import (
     segment_number,
 )
 from knn_digits.scoring import DigitScorer, distance_scale
+
+if TYPE_CHECKING:
+    from conftest import Spy
 
 
 @pytest.fixture(scope="module")
@@ -160,18 +164,11 @@ def whole_reads_worse(ink: np.ndarray) -> Scorer:
 
 
 def test_a_wide_digit_that_reads_well_whole_is_not_searched_for_cuts(
-    model: DigitModel, scale: float, monkeypatch: pytest.MonkeyPatch
+    model: DigitModel, scale: float, spy: Spy
 ) -> None:
     # The cut search is most of a single wide digit's time: a 0 read well whole skips it, while
     # two touching digits, which read badly as one, are still searched and cut.
-    searched: list[int] = []
-    real = segment._slices
-
-    def counting(block: object, height: int) -> list:
-        searched.append(height)
-        return real(block, height)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(segment, "_slices", counting)
+    searched = spy(segment, "_slices")
     scorer = DigitScorer(model, scale)
     zero = strokes(ring(0))
     assert len(segment_number(zero, scorer)) == 1 and searched == []
@@ -242,7 +239,7 @@ def test_one_digit_is_read_once_as_before(
     model: DigitModel,
     scale: float,
     mnist_test: tuple[np.ndarray, np.ndarray],
-    monkeypatch: pytest.MonkeyPatch,
+    spy: Spy,
 ) -> None:
     # A narrow 1 is not tried for cuts; a wide 0 is, but reads well whole. Either way the model
     # reads one digit, as before segmentation: the score's reading is the answer's.
@@ -255,17 +252,10 @@ def test_one_digit_is_read_once_as_before(
             break
     else:
         pytest.fail(f"no {digit} of the wanted width among the first 50")
-    reads: list[int] = []
-    explain = model.explain
-
-    def counted(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        reads.append(len(batch))
-        return explain(batch)
-
-    monkeypatch.setattr(model, "explain", counted)
+    reads = spy(model, "explain")
     scorer = DigitScorer(model, scale)
     (piece,) = segment_number(ink, scorer)
     scorer.explain([piece.digit])  # what the app does with the digits found
-    assert sum(reads) == 1
+    assert sum(len(batch) for (batch,) in reads) == 1
     np.testing.assert_allclose(piece.digit, normalize_digit(ink), atol=1e-6)
     assert segment_digits(ink)[0].tobytes() == piece.digit.tobytes()
