@@ -376,6 +376,24 @@ def test_the_demo_has_the_promised_ids_and_api_names(service: app.DigitService) 
     assert {"classify", "classify_image", "teach"} <= api_names
 
 
+def test_the_answers_images_are_served_where_they_are(
+    service: app.DigitService, digits: dict[int, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gradio neither hashes nor copies them into its cache (the static paths)."""
+    from gradio.utils import is_static_file
+
+    monkeypatch.setattr(answers, "IMAGE_DIR", Path(os.environ["KNN_DIGITS_HOME"]) / "served")
+    _, gallery, seen, _, cuts = app.answer_as_files(app.handle_classify)(service, drawn(digits[7]))
+    assert not is_static_file(seen)
+
+    async def build() -> gr.Blocks:
+        return app.build_demo(service)
+
+    with ThreadPoolExecutor(1) as worker:  # as in the test above
+        worker.submit(asyncio.run, build()).result()
+    assert all(is_static_file(path) for path in [seen, cuts, *(path for path, _ in gallery)])
+
+
 def test_offline_settings_are_in_place_before_gradio_is_used() -> None:
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
     assert os.environ["HF_HUB_DISABLE_TELEMETRY"].lower() in ("1", "true")

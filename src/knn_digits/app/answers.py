@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -131,14 +132,19 @@ def handle_drawing(service: DigitService, drawing: Mapping[str, Any] | None) -> 
 # Gradio saves an output image to a file named by its content and rewrites that file whenever an
 # answer holds the same image again (the same neighbours; the live answer and Classify's for one
 # drawing) — while the page may still be downloading it ("Too little data for declared
-# Content-Length"). A file it is handed is copied once, by a rename. So the answers' images go
-# out as files of ours, each written once under a name from its content.
+# Content-Length"). So the answers' images go out as files of ours, each written once under a
+# name from its content, in a folder Gradio serves as it is (``gr.set_static_paths`` in
+# ``build_demo``): it neither hashes nor copies them into its cache, a third of its work on an
+# answer. The names are keyed by a secret of this process, as Gradio keys its cache's, so a
+# drawing's images can't be found from the drawing.
 IMAGE_DIR = Path(tempfile.gettempdir()) / "knn-digits-images"
+_NAME_KEY = secrets.token_bytes(16)
 
 
 def _image_file(image: np.ndarray) -> str:
     """A PNG of ``image`` (uint8, (H, W) or (H, W, 3)) in IMAGE_DIR, written once, atomically."""
-    key = hashlib.sha256(repr((image.shape, image.dtype.str)).encode() + image.tobytes())
+    key = hashlib.sha256(_NAME_KEY + repr((image.shape, image.dtype.str)).encode())
+    key.update(image.tobytes())
     path = IMAGE_DIR / f"{key.hexdigest()[:32]}.png"
     if not path.exists():
         IMAGE_DIR.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from knn_digits.models import DEFAULT_PRESET, PRESETS, load_model
 from knn_digits.store import SampleStore, default_store_path
 from knn_digits.visitors import Limits, Visitors
 
+from . import answers
 from .answers import CUT_HEIGHT, answer_as_files, handle_classify_image, handle_drawing
 from .handlers import (
     handle_about,
@@ -39,6 +40,7 @@ BRUSH_RADIUS = 9  # a felt pen on this canvas; the pipeline redraws any width an
 
 def build_demo(service: DigitService) -> gr.Blocks:
     """The UI around ``service``: draw/upload → label, neighbours, the 28×28 seen; teach."""
+    gr.set_static_paths([answers.IMAGE_DIR])  # the answers' images, served where they are
 
     def bind(handler: Callable[..., Any]) -> Callable[..., Any]:
         # gradio passes the request first (it names the session); the handler gets the
