@@ -36,6 +36,7 @@ from .service import DigitService, VisitorService
 
 CANVAS = (420, 420)  # (width, height): room for a finger, and for a number of 3–4 digits
 BRUSH_RADIUS = 9  # a felt pen on this canvas; the pipeline redraws any width anyway
+QUEUE_STATUS_S = 1.0  # how often a waiting request hears its place in the queue
 
 
 def build_demo(service: DigitService) -> gr.Blocks:
@@ -269,6 +270,8 @@ def launch(
     )
     demo = build_demo(service)
     # Two workers for two cores; a 50 MB cap keeps absurd uploads from being stored at all.
-    demo.queue(default_concurrency_limit=2).launch(
+    # Places in the queue go out once a second, not to every waiting request each time one
+    # starts (Gradio's "auto": with 100 waiting, ~5,000 messages for a burst of 100).
+    demo.queue(default_concurrency_limit=2, status_update_rate=QUEUE_STATUS_S).launch(
         server_name=host, server_port=port, max_file_size="50mb", css=PAGE_CSS
     )
