@@ -9,8 +9,10 @@ laptop or phone) and through ``gradio_client``:
 - stale: two-stroke digits in which a label that is not the final one shows after the last
   pointer-up (a flashing wrong answer), without clicking and with Classify clicked at once;
 - server: one drawing through ``gradio_client`` (p50), and 50 simultaneous users × 2 drawings
-  (all answered? right? p50, p95); where a request's time goes (Gradio's profiler, CPU time of
-  the server and of the clients) and what a Gradio app that does nothing costs
+  (all answered? right? p50, p95), sent as PNG composites by default clients, by clients
+  sharing one SSL context, and as the pad's strokes; where a request's time goes (Gradio's
+  profiler, CPU time of the server and of the clients, and the CPU floor that sets on two
+  cores) and what a Gradio app that does nothing costs, alone and under the same load
   (``app_server.py``);
 - phone (390×844, touch through CDP): canvas and answer visible together without scrolling, a
   touch stroke's time, the answer's latency and whether it is right.
@@ -336,18 +338,33 @@ def table(figures: dict[str, Any], users: int) -> str:
     return "\n".join(lines)
 
 
+LOADS = {  # the load test's variants: (key prefix, what was sent and by which clients)
+    "": "PNG composites, default gradio_client",
+    "shared_": "PNG composites, clients sharing one SSL context",
+    "strokes_": "the pad's strokes, clients sharing one SSL context",
+    "echo_": "the echo app (Gradio's floor), clients sharing one SSL context",
+}
+
+
 def load_rows(f: dict[str, Any], users: int, variant: str) -> list[tuple[str, str]]:
-    """The load test's rows; ``variant`` "unverified_": its clients with ssl_verify=False."""
+    """The rows of one load test (``LOADS``): latency, the server's queue, and the CPU floor.
+
+    With the clients on the same two cores, the burst can't end before all the CPU it used
+    (server and clients) has run on two cores: that, and the server's part alone, is the floor.
+    """
+    if f"{variant}load_s" not in f:
+        return []
     busy, times = f[f"{variant}load_phases"], f[f"{variant}load_s"]
     wall, server_cpu, clients_cpu = f[f"{variant}load_cpu"]
-    clients = "clients with ssl_verify=False" if variant else "gradio_client users"
+    requests = f[f"{variant}requests"]
+    cores = os.cpu_count() or 1
     return [
         (
-            f"server: {users} {clients} × 2 drawings, answered / right",
-            f"{f[f'{variant}answered']} / {f[f'{variant}load_right']} of {f['requests']}",
+            f"{users} users × 2, {LOADS[variant]}: answered / right",
+            f"{f[f'{variant}answered']} / {f[f'{variant}load_right']} of {requests}",
         ),
         (
-            "… their latency, p50 / p95 (target p95 ≤ 2 s)",
+            "… latency p50 / p95 (target p95 ≤ 2 s)",
             f"{percentile(times, 50):.2f} / {percentile(times, 95):.2f} s",
         ),
         (
@@ -355,45 +372,48 @@ def load_rows(f: dict[str, Any], users: int, variant: str) -> list[tuple[str, st
             f"{busy['queue_wait']:.0f} / {busy['queue_wait_p95']:.0f} ms, {busy['fn_call']:.0f} ms",
         ),
         (
-            "… CPU: server / the clients (this process), in seconds of wall",
-            f"{server_cpu:.1f} / {clients_cpu:.1f} s in {wall:.1f} s",
+            f"… CPU per request: server / clients; the burst's floor on {cores} cores: "
+            f"all / the server's alone; its wall",
+            f"{1000 * server_cpu / requests:.0f} / {1000 * clients_cpu / requests:.0f} ms; "
+            f"{(server_cpu + clients_cpu) / cores:.1f} / {server_cpu / cores:.1f} s; {wall:.1f} s",
         ),
     ]
 
 
 def server_rows(f: dict[str, Any], users: int) -> list[tuple[str, str]]:
     one = f["single_phases"]
+    strokes_cpu = f"{f['strokes_cpu_ms']:.0f}" if "strokes_cpu_ms" in f else "—"
     return [
         (
-            "server: one drawing via gradio_client, p50 (target ≤ 50 ms)",
+            "server: one drawing (PNG) via gradio_client, p50 (target ≤ 50 ms)",
             f"{ms(f['single_ms'])} ms",
         ),
         (
-            "… the pad's strokes instead of a PNG, via gradio_client / plain HTTP, p50",
-            f"{ms(f.get('single_strokes_ms', []))} / {ms(f.get('http_strokes_ms', []))} ms",
+            "… with clients sharing one SSL context: PNG / the pad's strokes; strokes by plain "
+            "HTTP, p50",
+            f"{ms(f['single_shared_ms'])} / {ms(f.get('single_strokes_ms', []))} ms; "
+            f"{ms(f.get('http_strokes_ms', []))} ms",
         ),
         (
-            "… one drawing (PNG) via gradio_client with ssl_verify=False (no certificates "
-            "loaded per request), p50",
-            f"{ms(f['single_unverified_ms'])} ms",
-        ),
-        (
-            "… an app that only echoes (Gradio's floor), via gradio_client / with "
-            "ssl_verify=False / plain HTTP, p50; its server CPU per call",
-            f"{ms(f['echo_client_ms'])} / {ms(f['echo_unverified_ms'])} / "
+            "… the echo app (Gradio's floor): gradio_client / sharing one SSL context / plain "
+            "HTTP, p50; its server CPU per call",
+            f"{ms(f['echo_client_ms'])} / {ms(f['echo_shared_ms'])} / "
             f"{ms(f['echo_http_ms'])} ms; {f['echo_cpu_ms']:.0f} ms",
         ),
         (
-            "… inside the server (Gradio's profiler): queue / preprocess / handler / "
+            "… inside the server (Gradio's profiler), PNG: queue / preprocess / handler / "
             "postprocess / total, p50",
             " / ".join(
                 f"{one[k]:.0f}"
                 for k in ("queue_wait", "preprocess", "fn_call", "postprocess", "total")
             )
-            + f" ms; server CPU {f['single_cpu_ms']:.0f} ms per drawing",
+            + " ms",
         ),
-        *load_rows(f, users, ""),
-        *load_rows(f, users, "unverified_"),
+        (
+            "… server CPU per drawing, one at a time: PNG / strokes",
+            f"{f['single_cpu_ms']:.0f} / {strokes_cpu} ms",
+        ),
+        *(row for variant in LOADS for row in load_rows(f, users, variant)),
     ]
 
 
@@ -414,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_server:
             figures |= server_figures(server, args.users, args.singles)
     if not args.skip_server:
-        figures |= floor_figures(args.singles)
+        figures |= floor_figures(args.singles, args.users)
     print(
         f"\napp latency, {datetime.date.today()}, {os.cpu_count()} cores, preset "
         f"{args.preset or 'default'}, {args.trials} trials, {time.perf_counter() - started:.0f} s\n"
