@@ -9,12 +9,10 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numba
 import numpy as np
 
 from knn_digits import features
@@ -66,73 +64,6 @@ class Reading:
         return "".join(str(d) for d in self.labels)
 
 
-class ReadWriteLock:
-    """Many readings side by side, or one change of the model (teaching, swapping it) alone.
-
-    A waiting change goes before readings that come after it, so a steady stream of drawings
-    never keeps a teaching waiting.
-    """
-
-    def __init__(self) -> None:
-        self._state = threading.Condition()
-        self._readers = 0
-        self._writer = False
-        self._writers_waiting = 0
-
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        with self._state:
-            self._state.wait_for(lambda: not self._writer and not self._writers_waiting)
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._state:
-                self._readers -= 1
-                self._state.notify_all()
-
-    @contextmanager
-    def writing(self) -> Iterator[None]:
-        with self._state:
-            self._writers_waiting += 1
-            self._state.wait_for(lambda: not self._writer and not self._readers)
-            self._writers_waiting -= 1
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._state:
-                self._writer = False
-                self._state.notify_all()
-
-
-def _kernels_thread_safe() -> bool:
-    """Whether two threads may run numba's parallel kernels at once: its OpenMP and TBB layers
-    allow it; its fallback (``workqueue``, where neither library is installed) aborts the
-    process. Unknown (False) until a parallel kernel has run and numba has chosen a layer."""
-    try:
-        return numba.threading_layer() in ("omp", "tbb")
-    except ValueError:
-        return False
-
-
-@contextmanager
-def _kernels_on_this_thread() -> Iterator[None]:
-    """numba's kernels run on the calling thread alone until the block ends.
-
-    One drawing is a few digits: split across both cores, a kernel waits at its end for the
-    slower half, and under load (another reading, Gradio's own threads) that half waits for a
-    core. A thread per reading keeps both cores busy with two readings instead. numba's thread
-    count is per thread, so the other threads (a batch search) keep theirs.
-    """
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
-
-
 class DigitService:
     """The app's state: the model, the taught samples, and one lock around both.
 
@@ -166,7 +97,7 @@ class DigitService:
         )
         self.store = None if public else store
         self._loader = loader
-        self._lock = ReadWriteLock()  # readings share it; adding to or swapping the model doesn't
+        self._lock = threading.Lock()  # held briefly: reading or swapping the model
         self._changing = threading.Lock()  # held across a whole change of samples or model
         self._scales: dict[tuple[str, int], float] = {}  # distance scales, one per base model
         with self._changing:
@@ -189,7 +120,7 @@ class DigitService:
         scale = self._distance_scale(model)  # the references' own, before the person's samples
         if self.store is not None and self.store.enabled and len(self.store):
             model.add(*with_variants(*self.store.arrays()))
-        with self._lock.writing():
+        with self._lock:
             self._model, self._n_base, self._scale = model, n_base, scale
 
     def _distance_scale(self, model: DigitModel) -> float:
@@ -207,16 +138,9 @@ class DigitService:
     def _visitor_service(self, store: SampleStore, admit: Callable[[], None]) -> VisitorService:
         return VisitorService(self, store, admit)
 
-    @contextmanager
-    def _reading_model(self) -> Iterator[None]:
-        """Held while reading: other readings may run beside it, changes of the model wait."""
-        lock = self._lock.reading() if _kernels_thread_safe() else self._lock.writing()
-        with lock, _kernels_on_this_thread():
-            yield
-
     def read(self, digits: list[np.ndarray]) -> Reading:
         """Classify digits (28, 28) float in [0, 1], with the neighbours that voted."""
-        with self._reading_model():
+        with self._lock:
             return self._reading(DigitScorer(self._model, self._scale), digits)
 
     def read_ink(self, ink: np.ndarray) -> Reading:
@@ -225,14 +149,14 @@ class DigitService:
         Raises:
             EmptyImageError: no ink at all.
         """
-        with self._reading_model():
+        with self._lock:
             scorer = DigitScorer(self._model, self._scale)
             pieces = segment_number(ink, scorer)
             reading = self._reading(scorer, [piece.digit for piece in pieces])
         return dataclasses.replace(reading, boxes=tuple(piece.box for piece in pieces))
 
     def _reading(self, scorer: DigitScorer, digits: list[np.ndarray]) -> Reading:
-        """What ``scorer``'s model makes of digits; callers hold ``_reading_model()``."""
+        """What ``scorer``'s model makes of digits; callers hold ``_lock``."""
         # uint8, exactly as the store keeps digits, so a taught drawing matches itself.
         batch = to_uint8(np.stack(digits))
         proba, distances, indices = scorer.explain(digits)
@@ -252,7 +176,7 @@ class DigitService:
         with self._changing:
             sample_id = self.store.add(sample, label) if self.store is not None else None
             if self.store is None or self.store.enabled:
-                with self._lock.writing():
+                with self._lock:
                     self._model.add(*with_variants(sample[None], np.array([label])))
         return sample_id
 
@@ -298,8 +222,8 @@ class VisitorService(DigitService):
         base, self._shared_scale, self._admit = shared.model, shared._scale, admit
         super().__init__(PersonalModel(base), store, loader=lambda _: PersonalModel(base))
         self.public = True
-        # One lock for all visitors: readings side by side, a teaching (which adds to this
-        # visitor's model only) alone, as in local mode.
+        # One reading at a time, for all visitors, as in local mode: a search uses every core
+        # anyway, and numba's fallback threading layer can't run two parallel kernels at once.
         self._lock = shared._lock
 
     def _distance_scale(self, model: DigitModel) -> float:
