@@ -349,8 +349,10 @@ LOADS = {  # the load test's variants: (key prefix, what was sent and by which c
 def load_rows(f: dict[str, Any], users: int, variant: str) -> list[tuple[str, str]]:
     """The rows of one load test (``LOADS``): latency, the server's queue, and the CPU floor.
 
-    With the clients on the same two cores, the burst can't end before all the CPU it used
-    (server and clients) has run on two cores: that, and the server's part alone, is the floor.
+    Each user has one request in flight, so a request waits behind about one of every other
+    user's; with the clients on the same cores, no request can then take less than ``users`` ×
+    the CPU a request costs (server and client) / the cores: that, and the server's part alone,
+    is the floor under the latency. The burst's wall is about twice it (two requests each).
     """
     if f"{variant}load_s" not in f:
         return []
@@ -358,6 +360,7 @@ def load_rows(f: dict[str, Any], users: int, variant: str) -> list[tuple[str, st
     wall, server_cpu, clients_cpu = f[f"{variant}load_cpu"]
     requests = f[f"{variant}requests"]
     cores = os.cpu_count() or 1
+    server_ms, clients_ms = 1000 * server_cpu / requests, 1000 * clients_cpu / requests
     return [
         (
             f"{users} users × 2, {LOADS[variant]}: answered / right",
@@ -372,10 +375,11 @@ def load_rows(f: dict[str, Any], users: int, variant: str) -> list[tuple[str, st
             f"{busy['queue_wait']:.0f} / {busy['queue_wait_p95']:.0f} ms, {busy['fn_call']:.0f} ms",
         ),
         (
-            f"… CPU per request: server / clients; the burst's floor on {cores} cores: "
-            f"all / the server's alone; its wall",
-            f"{1000 * server_cpu / requests:.0f} / {1000 * clients_cpu / requests:.0f} ms; "
-            f"{(server_cpu + clients_cpu) / cores:.1f} / {server_cpu / cores:.1f} s; {wall:.1f} s",
+            f"… CPU per request: server / clients; the floor under a request's latency on "
+            f"{cores} cores: all / the server's alone; the burst's wall",
+            f"{server_ms:.0f} / {clients_ms:.0f} ms; "
+            f"{users * (server_ms + clients_ms) / cores / 1000:.2f} / "
+            f"{users * server_ms / cores / 1000:.2f} s; {wall:.1f} s",
         ),
     ]
 
