@@ -123,3 +123,28 @@ def test_cells_with_every_cell_probed_give_the_exact_candidates(mnist_train) -> 
     np.testing.assert_array_equal(probed.kneighbors(queries)[1], exact.kneighbors(queries)[1])
     probed.add(queries[:1], [7])
     assert probed.kneighbors(queries[:1])[1][0, 0] == 1500  # the added digit is found
+
+
+@pytest.mark.parametrize("cascade_margin", [0.0, 1.3])  # the full stage (the app), the cascade
+def test_idm_abandoning_leaves_the_neighbours_as_the_plain_stage_has_them(
+    mnist_train, monkeypatch: pytest.MonkeyPatch, cascade_margin: float
+) -> None:
+    X, y = mnist_train[0][:3000], mnist_train[1][:3000]
+    queries = mnist_train[0][3000:3060]
+    preset = dataclasses.replace(
+        get_preset("accurate"), rerank=150, distorted=10, cascade_margin=cascade_margin
+    )
+    model = DigitModel(preset).fit(X, y)
+    asked = []
+    idm_candidates = models.rerank.idm_candidates
+
+    def plain(*args, nearest=None, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append(nearest)
+        return idm_candidates(*args, **kwargs)
+
+    got = model.kneighbors(queries, 3)
+    monkeypatch.setattr(models.rerank, "idm_candidates", plain)
+    expected = model.kneighbors(queries, 3)
+    assert set(asked) == {3}  # every IDM call could abandon, and the plain run did not
+    np.testing.assert_array_equal(got[1], expected[1])
+    np.testing.assert_array_equal(got[0], expected[0])

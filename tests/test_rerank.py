@@ -111,3 +111,73 @@ def test_idm_candidates_tries_distortions_on_the_nearest_only() -> None:
         expected[nearest] = np.minimum(plain[i, nearest], to_variants[i, cand[i, nearest]])
         np.testing.assert_allclose(got[i], expected, rtol=1e-6)
     assert (got < plain).any()  # the distortions did something
+
+
+def assert_same_nearest(plain: np.ndarray, got: np.ndarray, nearest: int) -> None:
+    """``got`` keeps every distance of ``plain`` up to each row's ``nearest``-th, bit for bit,
+    and may only have replaced farther ones by larger ones (+inf, when abandoned)."""
+    kth = np.sort(plain, axis=1)[:, nearest - 1 : nearest]  # (n, 1)
+    needed = plain <= kth
+    np.testing.assert_array_equal(got[needed], plain[needed])
+    assert np.all((got == plain) | ((got > plain) & ~needed))
+    order = np.argsort(plain, axis=1, kind="stable")[:, :nearest]
+    np.testing.assert_array_equal(np.argsort(got, axis=1, kind="stable")[:, :nearest], order)
+
+
+@pytest.mark.parametrize("n_queries", [1, 5])  # one query: its candidates split across cores
+@pytest.mark.parametrize("nearest", [1, 3, 30])
+def test_early_abandoning_keeps_each_querys_nearest_exactly(
+    mnist_train, n_queries: int, nearest: int
+) -> None:
+    digits = mnist_train[0][:400]
+    feats = idm_features(digits)
+    rng = np.random.default_rng(nearest)
+    cand = rng.integers(n_queries, 400, size=(n_queries, 120))
+    cand[:, 7] = cand[:, 3]  # a candidate twice: a tie at any rank
+    plain = idm_rerank(feats[:n_queries], feats, cand)
+    got = idm_rerank(feats[:n_queries], feats, cand, nearest=nearest)
+    assert_same_nearest(plain, got, nearest)
+    assert np.all((got == plain) | np.isinf(got))
+    assert np.all(np.isinf(got).any(axis=1))  # far candidates were abandoned for every query
+
+
+def test_ties_at_the_nearest_are_all_kept() -> None:
+    refs = np.repeat(blobs(3, 28, seed=21), 4, axis=0)  # each image four times
+    feats = idm_features(refs)
+    queries = idm_features(blobs(2, 28, seed=22))
+    cand = np.tile(np.arange(12), (2, 1))
+    plain = idm_rerank(queries, feats, cand)
+    got = idm_rerank(queries, feats, cand, nearest=2)
+    assert_same_nearest(plain, got, 2)
+    assert np.all(np.isfinite(got).sum(axis=1) >= 4)  # the nearest image's four copies
+
+
+def test_a_bound_only_drops_distances_above_it(mnist_train) -> None:
+    feats = idm_features(mnist_train[0][:60])
+    cand = np.tile(np.arange(10, 60), (3, 1))
+    plain = idm_rerank(feats[:3], feats, cand)
+    bound = np.median(plain, axis=1)
+    got = idm_rerank(feats[:3], feats, cand, bound=bound)
+    below = plain <= bound[:, None]
+    np.testing.assert_array_equal(got[below], plain[below])
+    assert np.all(np.isinf(got[~below]) | (got[~below] == plain[~below]))
+    assert np.isinf(got).any()
+
+
+def test_rerank_refuses_nearest_below_one() -> None:
+    feats = idm_features(blobs(2, 28, seed=0))
+    with pytest.raises(ValueError, match="nearest"):
+        idm_rerank(feats[:1], feats, np.array([[0, 1]]), nearest=0)
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_idm_candidates_with_distortions_keeps_the_k_nearest(mnist_train, k: int) -> None:
+    digits = mnist_train[0][:300]
+    rng = np.random.default_rng(k)
+    cand = rng.integers(10, 300, size=(10, 80))
+    distortions = {"angles": (8.0, -8.0), "scales": (0.9, 1.1)}
+    kwargs = {"distortions": distortions, "n_distorted": 6, "chunk_size": 4}
+    plain = idm_candidates(digits[:10], digits, cand, **kwargs)
+    got = idm_candidates(digits[:10], digits, cand, nearest=k, **kwargs)
+    assert_same_nearest(plain, got, k)
+    assert np.isinf(got).any()

@@ -62,7 +62,7 @@ def kneighbors(
     if len(one_sided):
         order = np.argsort(tangents[one_sided], axis=1, kind="stable")[:, :n_idm]
         few = np.take_along_axis(rows[one_sided, :n_tangents], order, axis=1)
-        idm = model._idm(queries[one_sided], references, few, preset.cascade_distorted)
+        idm = model._idm(queries[one_sided], references, few, preset.cascade_distorted, k)
         chosen = np.take_along_axis(candidates[one_sided, :n_tangents], order, axis=1)
         nearest, nearest_indices = k_nearest(idm, chosen, k)
         close = nearest[:, 0] <= (preset.cascade_far or np.inf)
@@ -71,7 +71,7 @@ def kneighbors(
         clear[kept] = True
     doubt = ~clear
     if doubt.any():
-        full = model._second_stage(queries[doubt], references, rows[doubt])
+        full = model._second_stage(queries[doubt], references, rows[doubt], nearest=k)
         distances[doubt], indices[doubt] = k_nearest(full, candidates[doubt], k)
     return distances, indices
 
@@ -79,7 +79,9 @@ def kneighbors(
 def k_nearest(
     distances: np.ndarray, candidates: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The k smallest second-stage distances per row (float64) and their candidates."""
+    """The k smallest second-stage distances per row (float64) and their candidates.
+
+    Rows may hold +inf for candidates IDM abandoned early: never among the k smallest."""
     order = np.argsort(distances, axis=1, kind="stable")[:, :k]
     return (
         np.take_along_axis(distances, order, axis=1).astype(np.float64),

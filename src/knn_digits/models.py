@@ -312,7 +312,8 @@ class DigitModel:
         queries = pixels.reshape(-1, 28, 28)
         if self.preset.cascade_margin and self.preset.rerank_distance == "idm":
             return cascade.kneighbors(self, queries, references, rows, candidates, k)
-        return cascade.k_nearest(self._second_stage(queries, references, rows), candidates, k)
+        distances = self._second_stage(queries, references, rows, nearest=k)
+        return cascade.k_nearest(distances, candidates, k)
 
     def without_cascade(self) -> DigitModel:
         """This fitted model with every digit given the full second stage (shares its data)."""
@@ -341,15 +342,20 @@ class DigitModel:
         return self._train_pixels, candidates
 
     def _second_stage(
-        self, queries: np.ndarray, references: np.ndarray, candidates: np.ndarray
+        self,
+        queries: np.ndarray,
+        references: np.ndarray,
+        candidates: np.ndarray,
+        nearest: int | None = None,
     ) -> np.ndarray:
-        """The preset's fine distance from each prepared query to its candidates, (n, N)."""
+        """The preset's fine distance from each prepared query to its candidates, (n, N); with
+        ``nearest``, IDM may give +inf beyond each query's nearest few (see :meth:`_idm`)."""
         preset = self.preset
         if preset.rerank_distance == "tangent":
             return tangent.tangent_distance(
                 queries, references, candidates, sigma=preset.tangent_sigma
             )
-        return self._idm(queries, references, candidates, preset.distorted)
+        return self._idm(queries, references, candidates, preset.distorted, nearest)
 
     def _idm(
         self,
@@ -357,9 +363,11 @@ class DigitModel:
         references: np.ndarray,
         candidates: np.ndarray,
         n_distorted: int,
+        nearest: int | None = None,
     ) -> np.ndarray:
         """IDM to the candidates (rows of ``references``), the n_distorted IDM-nearest also
-        tried distorted."""
+        tried distorted; only each query's ``nearest`` smallest are sure to be finite (the
+        others may be abandoned early, +inf), None: all."""
         preset = self.preset
         distortions = {
             "angles": (preset.rotate, -preset.rotate) if preset.rotate else (),
@@ -372,6 +380,7 @@ class DigitModel:
             candidates,
             distortions=distortions,
             n_distorted=n_distorted,
+            nearest=nearest,
         )
 
     def _votes(self, distances: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

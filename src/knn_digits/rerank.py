@@ -48,6 +48,8 @@ MAX_WARP = 2
 #: Padding (pixels) around each feature map: the largest warp, one for the 3×3 context and one
 #: so the kernel's flat loops may run past a row's end without leaving the map.
 PAD = MAX_WARP + 2
+#: Image rows per band: a candidate's running total is checked against its limit after each.
+BAND = 4
 
 
 def idm_features(images: ArrayLike) -> NDArray[np.float32]:
@@ -82,6 +84,83 @@ def idm_features(images: ArrayLike) -> NDArray[np.float32]:
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
+@numba.njit(fastmath=True, cache=True)
+def _band_order(n_bands: int) -> NDArray[np.int64]:
+    """Bands from the middle outwards (3, 2, 4, 1, 5, 0, 6 of 7): the ink, and so the cost, is
+    mostly in the middle, and the ready context rows stay one run."""
+    return np.argsort(np.abs(np.arange(n_bands) * 2 - (n_bands - 1)), kind="mergesort")
+
+
+@numba.njit(fastmath=True, cache=True)
+def _idm_one(
+    qa: NDArray[np.float32],
+    qb: NDArray[np.float32],
+    ra: NDArray[np.float32],
+    rb: NDArray[np.float32],
+    S: int,
+    warp: int,
+    h: int,
+    w: int,
+    limit: float,
+    rowbox: NDArray[np.float32],
+    diff: NDArray[np.float32],
+    best: NDArray[np.float32],
+) -> float:
+    """IDM of one query–reference pair, or +inf once its running total passes ``limit``.
+
+    ``qa``, ``qb`` are the query's channels from its first context row (image row -1), ``ra``,
+    ``rb`` the reference's whole flat maps; ``rowbox`` (n_displacements, (h + 2)·S), ``diff``
+    ((h + 2)·S) and ``best`` (BAND·S) are scratch space.
+    """
+    n_ctx = (h + 2) * S
+    side = 2 * warp + 1
+    first = (PAD - 1) * S
+    lo, hi = h + 2, 0  # context rows [lo, hi) whose row boxes are ready (none yet)
+    total = np.float32(0.0)
+    for band in _band_order((h + BAND - 1) // BAND):
+        y0 = band * BAND
+        y1 = min(y0 + BAND, h)
+        # Context rows y0 … y1 + 1 feed image rows y0 … y1 - 1; bands grow out from the
+        # middle, so the missing ones are one run below or above the ready ones.
+        if lo >= hi:
+            c0, c1 = y0, y1 + 2
+        elif y0 < lo:
+            c0, c1 = y0, lo
+        else:
+            c0, c1 = hi, y1 + 2
+        # Loops index slices from 0: numba's negative-index check on an offset index would
+        # keep LLVM from vectorising (20× slower).
+        run = slice(c0 * S, c1 * S)
+        q_a, q_b, d_run = qa[run], qb[run], diff[run]
+        inner = slice(max(c0 * S, 1), min(c1 * S, n_ctx - 1))  # the box reads one either side
+        left, mid, right = diff[inner.start - 1 :], diff[inner.start :], diff[inner.start + 1 :]
+        for d in range(side * side):
+            start = first + (d // side - warp) * S + (d % side - warp)
+            r_a, r_b = ra[start + run.start :], rb[start + run.start :]
+            for f in range(len(d_run)):
+                a = q_a[f] - r_a[f]
+                b = q_b[f] - r_b[f]
+                d_run[f] = a * a + b * b
+            box = rowbox[d, inner]
+            for f in range(len(box)):
+                box[f] = left[f] + mid[f] + right[f]
+        lo, hi = min(lo, c0), max(hi, c1)
+        n = (y1 - y0) * S
+        best[:n] = np.inf
+        for d in range(side * side):
+            above = rowbox[d, y0 * S : y0 * S + n]
+            level = rowbox[d, (y0 + 1) * S : (y0 + 1) * S + n]
+            below = rowbox[d, (y0 + 2) * S : (y0 + 2) * S + n]
+            for f in range(n):
+                best[f] = min(best[f], above[f] + level[f] + below[f])
+        for y in range(y1 - y0):
+            for x in range(PAD, PAD + w):
+                total += best[y * S + x]
+        if total > limit:
+            return np.inf
+    return float(total)
+
+
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _idm_kernel(
     qf: NDArray[np.float32],
@@ -90,52 +169,58 @@ def _idm_kernel(
     warp: int,
     h: int,
     w: int,
+    keep: int,
+    bound: NDArray[np.float32],
+    lanes: int,
 ) -> NDArray[np.float32]:
-    """IDM from each query to its candidate references; see :func:`idm_rerank`.
+    """IDM from each query to its candidate references, abandoning hopeless ones; see
+    :func:`idm_rerank`.
 
     For each displacement d the squared channel difference D_d(x) = Σ_c (Q_c(x) − R_c(x + d))²
-    is computed once and box-filtered 3×3, which gives the patch cost of every query pixel at
-    once; a running per-pixel minimum over the displacements follows. The maps are walked as
-    flat rows of the padded width S, so each loop is one long contiguous run that LLVM
-    vectorises (row-by-row loops of 30 were 1.6× slower); the few columns that wrap into the
-    next row only feed outputs outside the frame, which the final sum skips.
+    is box-filtered 3×3, which gives the patch cost of every query pixel at once; the per-pixel
+    minimum over the displacements follows. The image is walked in bands of :data:`BAND` rows,
+    middle bands first; each band's minima are added to the candidate's running total, and a
+    candidate whose total passes the query's limit stops there, reported as +inf. The limit is
+    ``bound[i]``, or once ``keep`` candidates are finished the keep-th smallest distance found
+    so far, if that is smaller. The summation order is the same with or without a limit, so
+    finished distances do not depend on it.
+
+    Maps are walked as flat rows of the padded width S, so each loop is one long contiguous run
+    that LLVM vectorises (row-by-row loops of 30 were 1.6× slower); the few columns that wrap
+    into the next row only feed outputs outside the frame, which the sums skip. The box filter
+    along rows is kept per displacement for the whole candidate, so bands never recompute the
+    context rows they share.
     """
     nq, n_cand = cand.shape
     S = qf.shape[3]
     q_flat = qf.reshape(qf.shape[0], 2, -1)  # (n_query, 2, S·S)
     r_flat = rf.reshape(rf.shape[0], 2, -1)  # (n_ref, 2, S·S)
-    first = (PAD - 1) * S  # flat start of the first context row
-    n_ctx = (h + 2) * S  # context rows, flat
-    n_row = h * S  # image rows, flat
+    first = (PAD - 1) * S
+    n_ctx = (h + 2) * S
     out = np.empty((nq, n_cand), np.float32)
-    # One task per (query, candidate) pair: a single drawing uses both cores too.
-    for pair in numba.prange(nq * n_cand):
-        i = pair // n_cand
-        ref = cand[i, pair - i * n_cand]
-        diff = np.empty(n_ctx, np.float32)
-        rowbox = np.empty(n_ctx, np.float32)
-        best = np.full(n_row, np.inf, np.float32)
+    # One task per (query, lane): a lane takes every lanes-th candidate, so a single drawing
+    # uses every core, each lane keeping its own nearest (a looser but still safe limit).
+    for task in numba.prange(nq * lanes):
+        i = task // lanes
+        nearest = np.full(max(keep, 1), np.inf, np.float32)  # ascending, this lane's best
+        rowbox = np.zeros(((2 * warp + 1) ** 2, n_ctx), np.float32)
+        diff = np.zeros(n_ctx, np.float32)
+        best = np.empty(BAND * S, np.float32)
         qa = q_flat[i, 0, first : first + n_ctx]
         qb = q_flat[i, 1, first : first + n_ctx]
-        for dy in range(-warp, warp + 1):
-            for dx in range(-warp, warp + 1):
-                start = first + dy * S + dx
-                ra = r_flat[ref, 0, start : start + n_ctx]
-                rb = r_flat[ref, 1, start : start + n_ctx]
-                for f in range(n_ctx):
-                    a = qa[f] - ra[f]
-                    b = qb[f] - rb[f]
-                    diff[f] = a * a + b * b
-                for f in range(1, n_ctx - 1):
-                    rowbox[f] = diff[f - 1] + diff[f] + diff[f + 1]
-                for f in range(n_row):
-                    cost = rowbox[f] + rowbox[f + S] + rowbox[f + 2 * S]
-                    best[f] = min(best[f], cost)
-        total = np.float32(0.0)
-        for y in range(h):
-            for x in range(PAD, PAD + w):
-                total += best[y * S + x]
-        out[i, pair - i * n_cand] = total
+        for j in range(task - i * lanes, n_cand, lanes):
+            ref = cand[i, j]
+            limit = min(bound[i], nearest[keep - 1]) if keep > 0 else bound[i]
+            total = _idm_one(
+                qa, qb, r_flat[ref, 0], r_flat[ref, 1], S, warp, h, w, limit, rowbox, diff, best
+            )
+            out[i, j] = total
+            if keep > 0 and total < nearest[keep - 1]:
+                at = keep - 1
+                while at > 0 and nearest[at - 1] > total:
+                    nearest[at] = nearest[at - 1]
+                    at -= 1
+                nearest[at] = total
     return out
 
 
@@ -145,8 +230,16 @@ def idm_rerank(
     candidates: ArrayLike,
     *,
     warp: int = 2,
+    nearest: int | None = None,
+    bound: ArrayLike | None = None,
 ) -> NDArray[np.float32]:
     """IDM distance from every query to each of its own candidate references.
+
+    IDM is a sum of non-negative per-pixel costs, so a candidate whose partial sum already
+    passes a query's ``nearest``-th smallest distance found so far (or its ``bound``) cannot be
+    among that query's nearest: it stops early and comes back as +inf (early abandoning). Put
+    the likeliest candidates first (a first stage's order) so the limit tightens soon. The
+    distances that come back finite are exactly those computed without a limit.
 
     Parameters
     ----------
@@ -155,10 +248,16 @@ def idm_rerank(
     candidates : int array (n_query, n_candidates) of row indices into ``ref_features``
     warp : int, default 2
         Largest displacement per axis (±2 px gives the 25 of Keysers et al.); 0 to MAX_WARP.
+    nearest : int or None, default None
+        How many of each query's smallest distances the caller needs; None: all of them.
+    bound : array (n_query,) or None, default None
+        Distances above ``bound[i]`` are not needed for query i either.
 
     Returns
     -------
-    ndarray (n_query, n_candidates), float32: ``out[i, j] = IDM(query i → ref candidates[i, j])``.
+    ndarray (n_query, n_candidates), float32: ``out[i, j] = IDM(query i → ref candidates[i, j])``,
+    or +inf where that is above ``bound[i]`` or above query i's ``nearest``-th smallest (every
+    distance up to and including that one is returned, ties too).
     """
     if query_features.shape[1:] != ref_features.shape[1:] or query_features.shape[1] != 2:
         raise ValueError(
@@ -168,11 +267,19 @@ def idm_rerank(
     cand = candidate_indices(candidates, len(query_features), len(ref_features))
     if not 0 <= warp <= MAX_WARP:
         raise ValueError(f"warp must be between 0 and {MAX_WARP}, got {warp}")
+    if nearest is not None and nearest < 1:
+        raise ValueError(f"nearest must be at least 1 (or None for all), got {nearest}")
+    limits = np.full(len(cand), np.inf, np.float32)
+    if bound is not None:
+        limits[:] = bound
+    keep = 0 if nearest is None or nearest >= cand.shape[1] else nearest
     h = query_features.shape[2] - 2 * PAD
     w = query_features.shape[3] - 2 * PAD
     qf = np.ascontiguousarray(query_features, dtype=np.float32)
     rf = np.ascontiguousarray(ref_features, dtype=np.float32)
-    return _idm_kernel(qf, rf, cand, warp, h, w)
+    # Fewer queries than cores: split each query's candidates into lanes, one per core.
+    lanes = max(1, -(-numba.get_num_threads() // max(len(cand), 1)))
+    return _idm_kernel(qf, rf, cand, warp, h, w, keep, limits, lanes)
 
 
 def idm_distance(queries: ArrayLike, refs: ArrayLike, *, warp: int = 2) -> NDArray[np.float32]:
@@ -199,6 +306,7 @@ def idm_candidates(
     warp: int = 2,
     distortions: Mapping[str, Sequence[Any]] | None = None,
     n_distorted: int = 0,
+    nearest: int | None = None,
     chunk_size: int = 64,
 ) -> NDArray[np.float32]:
     """IDM distances from each query to its first-stage candidates, with distorted references.
@@ -215,25 +323,32 @@ def idm_candidates(
     n_distorted : the distortions are tried on each query's ``n_distorted`` nearest candidates
         by plain IDM only — the far ones would not win anyway, and this keeps the cost at
         ``n_candidates + n_distortions · n_distorted`` comparisons per query
+    nearest : how many of each query's smallest distances the caller needs (None: all). The
+        others may come back +inf: plain IDM keeps only ``max(nearest, n_distorted)`` exact
+        and abandons the rest early (:func:`idm_rerank`), and a distorted reference is
+        abandoned once it can't beat the ``nearest``-th smallest plain distance.
     chunk_size : queries per batch; reference features are computed per batch for the
         candidates it needs (60,000 × 2 × 36 × 36 float32 maps would take 620 MB)
 
     Returns
     -------
     ndarray (n_query, n_candidates), float32: for each candidate the smallest IDM over its
-    original and (for the nearest ``n_distorted``) its distorted versions.
+    original and (for the nearest ``n_distorted``) its distorted versions. With ``nearest``,
+    each query's ``nearest`` smallest (and any tied with them) are the same as without it;
+    farther candidates may come back larger: +inf, or their distance without distortions.
     """
     query_images = as_float_images(queries)
     cand = candidate_indices(candidates, len(query_images))
+    m = min(n_distorted, cand.shape[1]) if distortions else 0
+    keep = None if nearest is None else max(nearest, m)
     out = np.empty(cand.shape, np.float32)
     for start in range(0, len(cand), chunk_size):
         rows = slice(start, start + chunk_size)
         qf = idm_features(query_images[rows])  # (b, 2, H, W)
         uniq, inverse = np.unique(cand[rows], return_inverse=True)
         rf = idm_features(references[uniq])  # (u, 2, H, W), the candidates of this chunk
-        dist = idm_rerank(qf, rf, inverse.reshape(-1, cand.shape[1]))
-        if distortions and n_distorted > 0:
-            m = min(n_distorted, cand.shape[1])
+        dist = idm_rerank(qf, rf, inverse.reshape(-1, cand.shape[1]), nearest=keep)
+        if distortions and m > 0:
             near = np.argsort(dist, axis=1, kind="stable")[:, :m]  # (b, m) positions
             uniq_near, inv_near = np.unique(
                 np.take_along_axis(cand[rows], near, axis=1), return_inverse=True
@@ -242,7 +357,13 @@ def idm_candidates(
             n_var = len(variants) // len(uniq_near)
             # Candidate v·u + i is distortion v of unique near candidate i.
             var_cand = inv_near.reshape(-1, 1, m) + len(uniq_near) * np.arange(n_var)[:, None]
-            var_dist = idm_rerank(qf, idm_features(variants), var_cand.reshape(len(qf), -1))
+            # A distorted reference only matters if it beats the nearest-th plain distance.
+            bound = None
+            if nearest is not None and nearest < cand.shape[1]:
+                bound = np.partition(dist, nearest - 1, axis=1)[:, nearest - 1]
+            var_dist = idm_rerank(
+                qf, idm_features(variants), var_cand.reshape(len(qf), -1), bound=bound
+            )
             best_var = var_dist.reshape(len(qf), n_var, m).min(axis=1)  # (b, m)
             np.put_along_axis(
                 dist, near, np.minimum(np.take_along_axis(dist, near, axis=1), best_var), axis=1
