@@ -7,7 +7,7 @@ one, gets a split vote or only far neighbours. Each digit's answer is kept, so t
 finally chosen are not read twice: a number costs one model call per distinct candidate.
 
 The weights were chosen on numbers composed from pen writers 1–20
-(``benchmarks/numbers.py --split tune``) and confirmed on writers 21–30.
+(``benchmarks/written_numbers.py --split tune``) and confirmed on writers 21–30.
 """
 
 from __future__ import annotations

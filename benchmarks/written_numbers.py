@@ -21,7 +21,7 @@ model reads the number of 28×28 candidates it read: on a shared machine the cou
 steadier measure of cost.
 
 Split: ``--split tune`` is writers 1–20, ``confirm`` writers 21–30 (look at it once the choices
-are made). Run from ``benchmarks/``: ``python numbers.py [--split confirm]
+are made). Run from ``benchmarks/``: ``python written_numbers.py [--split confirm]
 [--numbers 200] [--markdown table.md]``.
 """
 
