@@ -38,7 +38,8 @@ VERSION = 2
 _MARGIN = 60
 
 # The smallest loop a hooked 9 may have, as a share of its height squared (a round loop a third
-# of the height across encloses ~0.09). Tune writers' 1s read 9: 7–9 per 2,498 → 0–4.
+# of the height across encloses ~0.09). Tune writers' 1s read 9: 7–9 per 2,498 → 2–4
+# (docs/validation.md).
 MIN_LOOP = 0.02
 
 Stroke = np.ndarray  # (n, 2) float (x, y) points in the padded skeleton's pixels
