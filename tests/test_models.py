@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from knn_digits import models
+from knn_digits import models, styles
 from knn_digits.models import DigitModel, as_images, get_preset, load_model
 
 
@@ -78,6 +78,15 @@ def test_load_model_caches_and_recovers_from_corrupt_cache(tmp_path, monkeypatch
     )
     changed = dataclasses.replace(tiny, n_neighbors=5)
     assert changed.key() != tiny.key()
+
+
+def test_a_styled_presets_cache_key_follows_how_the_copies_are_drawn(monkeypatch) -> None:
+    plain = get_preset("raw")
+    styled = dataclasses.replace(plain, styles=((1, 0.5),))
+    before = (plain.key(), styled.key())
+    monkeypatch.setattr(styles, "VERSION", styles.VERSION + 1)
+    assert plain.key() == before[0]  # no styled copies: nothing to redraw
+    assert styled.key() != before[1]
 
 
 def test_presets_are_data() -> None:

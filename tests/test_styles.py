@@ -111,3 +111,20 @@ def test_a_hooked_nine_gains_a_tail_to_the_left_of_its_foot() -> None:
 
     assert bottom_left_ink(plain) == 0
     assert bottom_left_ink(hooked[0]) >= 3
+
+
+def test_a_nine_without_a_closed_loop_is_not_hooked() -> None:
+    """Hooked, it would look like a 1 with a flag and a foot; a loop a pen gap leaves open counts
+    as no loop."""
+    yy, xx = np.mgrid[:100, :100]
+    angle = np.arctan2(yy - 30, xx - 50)
+    ring = np.abs(np.hypot(yy - 30, xx - 50) - 18) < 3
+    nine = np.zeros((100, 100), np.float32)
+    nine[ring & (np.abs(angle - np.pi) > 0.5)] = 1  # the loop, open on the left
+    nine[30:92, 66:71] = 1
+    open_loop = normalize_digit(nine)
+    hooked, labels = synthesize_styles(open_loop[None], np.array([9]), {9: 1.0}, seed=2)
+    assert hooked.shape == (0, 28, 28) and labels.shape == (0,)
+    nine[ring] = 1  # closed
+    closed, _ = synthesize_styles(normalize_digit(nine)[None], np.array([9]), {9: 1.0}, seed=2)
+    assert len(closed) == 1

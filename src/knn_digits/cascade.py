@@ -1,6 +1,6 @@
 """The ``accurate`` preset's cascade: the image distortion model in full only where it matters.
 
-IDM on 200 candidates, 30 of them also distorted (380 comparisons a digit), is what makes
+IDM on 1000 candidates, 30 of them also distorted (1,180 comparisons a digit), is what makes
 ``accurate`` accurate, and nearly all of its time. Most digits do not need it: tangent distance
 (~100× cheaper) to the first stage's nearest already agrees on one class by a wide margin. Such
 a digit gets IDM on its few tangent-nearest only; the rest, and any digit far from every

@@ -9,6 +9,10 @@ the same pipeline as a drawing (:mod:`knn_digits.preprocess.normalize`), so the 
 references look exactly as drawings do once prepared. How many is a preset's choice
 (``Preset.styles``). Tried and left out (tune writers): a bar across 7s (no gain).
 
+A style must not turn a digit into another's look-alike: a hook under a 9 whose loop is not
+closed (a fifth of MNIST's 9s are bold blobs or open loops) makes a 1 with a flag and a foot,
+and real writers' 1s of that shape read 9. Such 9s are not hooked.
+
 >>> images, labels = load_mnist()                                   # doctest: +SKIP
 >>> more, more_labels = synthesize_styles(images, labels, {1: 0.5})  # doctest: +SKIP
 >>> more.shape, set(more_labels)                                     # doctest: +SKIP
@@ -21,13 +25,22 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 from PIL import Image, ImageDraw
+from scipy import ndimage
 
 from knn_digits.preprocess import normalize
 
-__all__ = ["STYLES", "add_stroke", "synthesize_styles"]
+__all__ = ["STYLES", "VERSION", "add_stroke", "synthesize_styles"]
+
+# Bumped whenever the copies change: a styled preset's cached fit is keyed by it.
+VERSION = 2
 
 # Room around the skeleton for a stroke that reaches outside the digit's box (working pixels).
 _MARGIN = 60
+
+# The smallest loop a hooked 9 may have, as a share of its height squared (a round loop a third
+# of the height across encloses ~0.09). Tune writers' 1s read 9: 7–9 per 2,498 → 2–4
+# (docs/validation.md).
+MIN_LOOP = 0.02
 
 Stroke = np.ndarray  # (n, 2) float (x, y) points in the padded skeleton's pixels
 
@@ -53,15 +66,23 @@ def flag_one(skeleton: np.ndarray, rng: np.random.Generator) -> Stroke | None:
 
 def hook_nine(skeleton: np.ndarray, rng: np.random.Generator) -> Stroke | None:
     """A tail hooking left from the bottom of a "9" (a quadratic curve, 25–50 % of its height),
-    the shape MNIST's nearest look-alike of which is a 3's lower bowl."""
+    the shape MNIST's nearest look-alike of which is a 3's lower bowl. None for a 9 without a
+    closed loop: hooked, it would look like a 1 with a flag and a foot."""
     rows, cols = np.nonzero(skeleton)
     bottom, height = rows.max(), np.ptp(rows) + 1
+    if _enclosed_area(skeleton) < MIN_LOOP * height**2:
+        return None
     start = np.array([cols[rows >= bottom - 1].mean(), bottom])
     length = rng.uniform(0.25, 0.5) * height
     bend = start + (0, 0.5 * length)
     end = start + (-length, (0.5 - rng.uniform(0, 0.4)) * length)
     t = np.linspace(0, 1, 12)[:, None]
     return (1 - t) ** 2 * start + 2 * (1 - t) * t * bend + t**2 * end
+
+
+def _enclosed_area(path: np.ndarray) -> int:
+    """Pixels the pen path encloses (the holes of its loops)."""
+    return int((ndimage.binary_fill_holes(path) & ~path).sum())
 
 
 STYLES: dict[int, Callable[[np.ndarray, np.random.Generator], Stroke | None]] = {

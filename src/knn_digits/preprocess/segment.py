@@ -51,6 +51,16 @@ MIN_SLICE = 0.15  # no slice narrower than this (a "1" drawn with a thick brush 
 CUTS_PER_HEIGHT = 2.5  # cuts tried per height of a block's width, the cheapest first
 CUT_REACH = 0.5  # a cut strays at most this much of MIN_SLICE from its column
 CUT_STEP = 0.1  # a cut's sideways step costs this much of a pixel of ink crossed
+# A cut pays for each pixel of a loop's inside it crosses as for a pixel of ink: it goes round a
+# 0 or a 6's bowl, not through it, and finds the join of two touching round digits instead
+# (tune numbers: touching digits' count right 96.5 → 98.5 %). Background enclosed by ink is a
+# loop's inside when it is at least HOLE of the line's height across (a square of that side).
+HOLE_COST = 1.0
+HOLE = 0.05
+# No cut leaves less than SLIVER stroke widths of ink on either side: a cut along the wall of a
+# 0 leaves a sliver that reads as a 1 (tune pen digits cut in two, of 7,500: 29 before loops
+# cost anything, 30 with the cost of loops alone, 27 with this too).
+SLIVER = 1.0
 # Cuts are sought on the line shrunk to at most this many rows: the search holds rows × columns ×
 # reach numbers (a canvas's numbers are under 200 rows; a photo's ink may be thousands).
 CUT_ROWS = 256
@@ -163,14 +173,24 @@ def _slices(block: _Blob, height: int) -> list[_Blob]:
     less ink than any other within ``MIN_SLICE`` of the height are the cuts, the cheapest
     first, at most ``CUTS_PER_HEIGHT`` per height of width. Where two digits touch, a path slips
     between them crossing one stroke or none; through a loop (a 0, the bowl of a 6) it must
-    cross two, so loops, the deepest valleys of a plain ink profile, are seldom cut.
+    cross two strokes and the loop's inside, which costs as much as ink, so loops, the deepest
+    valleys of a plain ink profile, are seldom cut. No cut leaves a sliver thinner than a
+    stroke on either side.
     """
     if block.width <= CUT_WIDTH * height:
         return [block]
     step = -(-height // CUT_ROWS)  # paths are found on the block shrunk by this factor
     small = _shrink(block.mask[:, block.cols[0] : block.cols[1]], step)
     margin = max(1, round(MIN_SLICE * height / step))
-    costs, paths = _cut_paths(small, round(CUT_REACH * margin))
+    costs, paths = _cut_paths(
+        small + HOLE_COST * _insides(small, HOLE * height / step), round(CUT_REACH * margin)
+    )
+    thick = SLIVER * _stroke_width(small)
+    ink_cols = np.flatnonzero(small.any(axis=0))
+    sliver = (paths.max(axis=1) - ink_cols[0] < thick) | (
+        ink_cols[-1] + 1 - paths.min(axis=1) < thick
+    )
+    costs = np.where(sliver, np.inf, costs)  # (W,): never a cut
     inner = costs[margin : small.shape[1] - margin]
     if not len(inner):
         return [block]
@@ -178,6 +198,7 @@ def _slices(block: _Blob, height: int) -> list[_Blob]:
     runs, n_runs = ndimage.label(lowest)  # a flat minimum is one cut, at its middle
     middles = ndimage.center_of_mass(lowest, runs, range(1, n_runs + 1))
     ends = sorted((margin + round(m[0]) for m in middles), key=lambda c: costs[c])
+    ends = [c for c in ends if np.isfinite(costs[c])]  # a minimum among slivers is one too
     cuts: list[int] = []
     for c in ends[: max(1, round(CUTS_PER_HEIGHT * block.width / height))]:
         if all(abs(c - other) >= margin for other in cuts):
@@ -206,6 +227,24 @@ def _strokes_crossed(mask: np.ndarray, path: np.ndarray) -> int:
     the runs of ink along it. Between touching digits a cut crosses one; through a loop, two."""
     ink = mask[np.arange(len(path)), path].astype(np.int8)
     return int(np.count_nonzero(np.diff(ink, prepend=0) == 1))
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """The typical width of the strokes of ``mask`` (H, W): a stroke w wide and L long has
+    area wL and about 2L pixels on its edge."""
+    edge = mask & ~ndimage.binary_erosion(mask)
+    return 2 * float(mask.sum()) / max(1, int(edge.sum()))
+
+
+def _insides(mask: np.ndarray, side: float) -> np.ndarray:
+    """The insides of the loops of ``mask`` (H, W), as a bool mask: background the ink
+    encloses, at least ``side`` × ``side`` pixels in area (smaller: where a stroke doubled back).
+    """
+    labels, n = ndimage.label(np.pad(~mask, 1, constant_values=True))  # 1: the outside
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    inside = sizes >= side**2
+    inside[:2] = False  # the ink, and the outside
+    return np.asarray(inside[labels][1:-1, 1:-1])
 
 
 def _shrink(mask: np.ndarray, step: int) -> np.ndarray:
