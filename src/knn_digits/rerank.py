@@ -85,10 +85,52 @@ def idm_features(images: ArrayLike) -> NDArray[np.float32]:
 
 
 @numba.njit(fastmath=True, cache=True)
-def _band_order(n_bands: int) -> NDArray[np.int64]:
-    """Bands from the middle outwards (3, 2, 4, 1, 5, 0, 6 of 7): the ink, and so the cost, is
-    mostly in the middle, and the ready context rows stay one run."""
-    return np.argsort(np.abs(np.arange(n_bands) * 2 - (n_bands - 1)), kind="mergesort")
+def _band_order(qa: NDArray[np.float32], qb: NDArray[np.float32], S: int, h: int, w: int):  # type: ignore[no-untyped-def]
+    """The query's bands of :data:`BAND` rows, most edge energy first: where the query has
+    strokes a reference's cost piles up soonest, so hopeless references stop earliest."""
+    n_bands = (h + BAND - 1) // BAND
+    energy = np.zeros(n_bands)
+    for y in range(h):
+        row = (y + 1) * S  # image row y is context row y + 1
+        for x in range(PAD, PAD + w):
+            energy[y // BAND] += (qa[row + x] - 0.5) ** 2 + (qb[row + x] - 0.5) ** 2
+    return np.argsort(-energy, kind="mergesort")
+
+
+@numba.njit(fastmath=True, cache=True)
+def _box_rows(
+    qa: NDArray[np.float32],
+    qb: NDArray[np.float32],
+    ra: NDArray[np.float32],
+    rb: NDArray[np.float32],
+    S: int,
+    warp: int,
+    c0: int,
+    c1: int,
+    rowbox: NDArray[np.float32],
+    diff: NDArray[np.float32],
+) -> None:
+    """Context rows [c0, c1) of every displacement's squared difference, summed along rows
+    over three pixels, into ``rowbox``."""
+    n_ctx = len(diff)
+    side = 2 * warp + 1
+    first = (PAD - 1) * S
+    # Loops index slices from 0: numba's negative-index check on an offset index would keep
+    # LLVM from vectorising (20× slower).
+    run = slice(c0 * S, c1 * S)
+    q_a, q_b, d_run = qa[run], qb[run], diff[run]
+    inner = slice(max(c0 * S, 1), min(c1 * S, n_ctx - 1))  # the box reads one either side
+    left, mid, right = diff[inner.start - 1 :], diff[inner.start :], diff[inner.start + 1 :]
+    for d in range(side * side):
+        start = first + (d // side - warp) * S + (d % side - warp)
+        r_a, r_b = ra[start + run.start :], rb[start + run.start :]
+        for f in range(len(d_run)):
+            a = q_a[f] - r_a[f]
+            b = q_b[f] - r_b[f]
+            d_run[f] = a * a + b * b
+        box = rowbox[d, inner]
+        for f in range(len(box)):
+            box[f] = left[f] + mid[f] + right[f]
 
 
 @numba.njit(fastmath=True, cache=True)
@@ -101,50 +143,36 @@ def _idm_one(
     warp: int,
     h: int,
     w: int,
+    bands: NDArray[np.int64],
     limit: float,
     rowbox: NDArray[np.float32],
     diff: NDArray[np.float32],
     best: NDArray[np.float32],
+    ready: NDArray[np.bool_],
 ) -> float:
     """IDM of one query–reference pair, or +inf once its running total passes ``limit``.
 
     ``qa``, ``qb`` are the query's channels from its first context row (image row -1), ``ra``,
-    ``rb`` the reference's whole flat maps; ``rowbox`` (n_displacements, (h + 2)·S), ``diff``
-    ((h + 2)·S) and ``best`` (BAND·S) are scratch space.
+    ``rb`` the reference's whole flat maps, ``bands`` the order of the bands; ``rowbox``
+    (n_displacements, (h + 2)·S), ``diff`` ((h + 2)·S), ``best`` (BAND·S) and ``ready``
+    (h + 2) are scratch space.
     """
-    n_ctx = (h + 2) * S
     side = 2 * warp + 1
-    first = (PAD - 1) * S
-    lo, hi = h + 2, 0  # context rows [lo, hi) whose row boxes are ready (none yet)
+    ready[:] = False  # context rows whose row boxes are computed
     total = np.float32(0.0)
-    for band in _band_order((h + BAND - 1) // BAND):
+    for band in bands:
         y0 = band * BAND
         y1 = min(y0 + BAND, h)
-        # Context rows y0 … y1 + 1 feed image rows y0 … y1 - 1; bands grow out from the
-        # middle, so the missing ones are one run below or above the ready ones.
-        if lo >= hi:
-            c0, c1 = y0, y1 + 2
-        elif y0 < lo:
-            c0, c1 = y0, lo
-        else:
-            c0, c1 = hi, y1 + 2
-        # Loops index slices from 0: numba's negative-index check on an offset index would
-        # keep LLVM from vectorising (20× slower).
-        run = slice(c0 * S, c1 * S)
-        q_a, q_b, d_run = qa[run], qb[run], diff[run]
-        inner = slice(max(c0 * S, 1), min(c1 * S, n_ctx - 1))  # the box reads one either side
-        left, mid, right = diff[inner.start - 1 :], diff[inner.start :], diff[inner.start + 1 :]
-        for d in range(side * side):
-            start = first + (d // side - warp) * S + (d % side - warp)
-            r_a, r_b = ra[start + run.start :], rb[start + run.start :]
-            for f in range(len(d_run)):
-                a = q_a[f] - r_a[f]
-                b = q_b[f] - r_b[f]
-                d_run[f] = a * a + b * b
-            box = rowbox[d, inner]
-            for f in range(len(box)):
-                box[f] = left[f] + mid[f] + right[f]
-        lo, hi = min(lo, c0), max(hi, c1)
+        # Context rows y0 … y1 + 1 feed image rows y0 … y1 - 1; bands share two of them.
+        c = y0
+        while c < y1 + 2:
+            end = c
+            while end < y1 + 2 and not ready[end]:
+                end += 1
+            if end > c:
+                _box_rows(qa, qb, ra, rb, S, warp, c, end, rowbox, diff)
+                ready[c:end] = True
+            c = end + 1
         n = (y1 - y0) * S
         best[:n] = np.inf
         for d in range(side * side):
@@ -179,11 +207,11 @@ def _idm_kernel(
     For each displacement d the squared channel difference D_d(x) = Σ_c (Q_c(x) − R_c(x + d))²
     is box-filtered 3×3, which gives the patch cost of every query pixel at once; the per-pixel
     minimum over the displacements follows. The image is walked in bands of :data:`BAND` rows,
-    middle bands first; each band's minima are added to the candidate's running total, and a
-    candidate whose total passes the query's limit stops there, reported as +inf. The limit is
-    ``bound[i]``, or once ``keep`` candidates are finished the keep-th smallest distance found
-    so far, if that is smaller. The summation order is the same with or without a limit, so
-    finished distances do not depend on it.
+    the query's most inked first; each band's minima are added to the candidate's running
+    total, and a candidate whose total passes the query's limit stops there, reported as +inf.
+    The limit is ``bound[i]``, or once a lane has finished ``keep`` candidates its keep-th
+    smallest distance, if that is smaller. The summation order is the same with or without a
+    limit, so finished distances do not depend on it.
 
     Maps are walked as flat rows of the padded width S, so each loop is one long contiguous run
     that LLVM vectorises (row-by-row loops of 30 were 1.6× slower); the few columns that wrap
@@ -198,22 +226,28 @@ def _idm_kernel(
     first = (PAD - 1) * S
     n_ctx = (h + 2) * S
     out = np.empty((nq, n_cand), np.float32)
+    # Each lane's keep-th smallest so far: none is below the query's true keep-th smallest, so
+    # a lane may stop a candidate on any of them. Lanes read each other's while they are
+    # written: a value read late is only larger, still a safe limit.
+    shared = np.full((nq, lanes), np.inf, np.float32)
     # One task per (query, lane): a lane takes every lanes-th candidate, so a single drawing
-    # uses every core, each lane keeping its own nearest (a looser but still safe limit).
+    # uses every core.
     for task in numba.prange(nq * lanes):
         i = task // lanes
+        lane = task - i * lanes
         nearest = np.full(max(keep, 1), np.inf, np.float32)  # ascending, this lane's best
         rowbox = np.zeros(((2 * warp + 1) ** 2, n_ctx), np.float32)
         diff = np.zeros(n_ctx, np.float32)
         best = np.empty(BAND * S, np.float32)
+        ready = np.zeros(h + 2, np.bool_)
         qa = q_flat[i, 0, first : first + n_ctx]
         qb = q_flat[i, 1, first : first + n_ctx]
-        for j in range(task - i * lanes, n_cand, lanes):
+        bands = _band_order(qa, qb, S, h, w)
+        for j in range(lane, n_cand, lanes):
             ref = cand[i, j]
-            limit = min(bound[i], nearest[keep - 1]) if keep > 0 else bound[i]
-            total = _idm_one(
-                qa, qb, r_flat[ref, 0], r_flat[ref, 1], S, warp, h, w, limit, rowbox, diff, best
-            )
+            limit = min(bound[i], shared[i].min())
+            ra, rb = r_flat[ref, 0], r_flat[ref, 1]
+            total = _idm_one(qa, qb, ra, rb, S, warp, h, w, bands, limit, rowbox, diff, best, ready)
             out[i, j] = total
             if keep > 0 and total < nearest[keep - 1]:
                 at = keep - 1
@@ -221,6 +255,7 @@ def _idm_kernel(
                     nearest[at] = nearest[at - 1]
                     at -= 1
                 nearest[at] = total
+                shared[i, lane] = nearest[keep - 1]
     return out
 
 
