@@ -64,33 +64,39 @@ def timed(run: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def full_stage(model: DigitModel, images: np.ndarray, repeat: int) -> dict[str, Any]:
-    """Seconds (best of ``repeat``) and (distances, indices) of the full stage, both ways."""
+def full_stage(
+    model: DigitModel, images: np.ndarray, repeat: int, ways: dict[str, int | None]
+) -> dict[str, Any]:
+    """Seconds (best of ``repeat``) and (distances, indices) of the full stage, each way."""
     pixels = model._pixels(as_images(images))
     queries = pixels.reshape(-1, 28, 28)
     _, candidates = model._search(pixels, model.preset.rerank)
     references, rows = model._candidate_pixels(candidates)
     k = model.n_neighbors
-    best = {"plain": np.inf, "abandoning": np.inf}
+    best = dict.fromkeys(ways, np.inf)
     found = {}
     for _ in range(repeat):
-        for way, nearest in (("plain", None), ("abandoning", k)):
+        for way, nearest in ways.items():
+            keywords = {} if nearest is None else {"nearest": nearest}
             seconds, distances = timed(
-                lambda n=nearest: model._second_stage(queries, references, rows, nearest=n)
+                lambda kw=keywords: model._second_stage(queries, references, rows, **kw)
             )
             best[way] = min(best[way], seconds)
             found[way] = k_nearest(distances, candidates, k)
-    for plain, abandoning in zip(found["plain"], found["abandoning"], strict=True):
-        if not np.array_equal(plain, abandoning):
-            raise SystemExit("abandoning changed the neighbours: a bug")
+    for way in ways:
+        for plain, other in zip(found["plain"], found[way], strict=True):
+            if not np.array_equal(plain, other):
+                raise SystemExit("abandoning changed the neighbours: a bug")
     return {**best, "neighbours": found["plain"]}
 
 
-def one_drawing(model: DigitModel, drawings: list[np.ndarray], repeat: int) -> dict[str, float]:
-    """Median model time (ms) of one drawing read alone, as the app reads it, both ways."""
-    times: dict[str, list[float]] = {"plain": [], "abandoning": []}
+def one_drawing(
+    model: DigitModel, drawings: list[np.ndarray], repeat: int, ways: dict[str, int | None]
+) -> dict[str, float]:
+    """Median model time (ms) of one drawing read alone, as the app reads it, each way."""
+    times: dict[str, list[float]] = {way: [] for way in ways}
     for digit in drawings:
-        for way in ("plain", "abandoning"):
+        for way in ways:
             with plain_idm() if way == "plain" else contextlib.nullcontext():
                 read = functools.partial(model.explain, digit)
                 times[way].append(min(timed(read)[0] for _ in range(repeat)))
@@ -102,13 +108,21 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--drawings", type=int, default=40)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--plain-only",
+        action="store_true",
+        help="time the plain way only (runs on code from before early abandoning too)",
+    )
     args = parser.parse_args()
+    ways: dict[str, int | None] = {"plain": None}
     images, labels = load_mnist("train")
     val = images[N_FIT : N_FIT + args.queries]
     truth = labels[N_FIT : N_FIT + args.queries]
     drawn = np.stack([sketch_to_mnist(drawing(d)) for d in images[N_FIT : N_FIT + args.drawings]])
     preset = dataclasses.replace(PRESETS["accurate"], cascade_margin=0.0)
     model = DigitModel(preset).fit(images[:N_FIT], labels[:N_FIT])
+    if not args.plain_only:
+        ways["abandoning"] = preset.n_neighbors
     model.explain(val[:2])  # compiled kernels loaded before timing
     print(
         f"\n{datetime.date.today()}, {os.cpu_count()} cores; `accurate`'s full second stage "
@@ -120,25 +134,27 @@ def main() -> None:
     for n_candidates in CANDIDATES:
         model.preset = dataclasses.replace(preset, rerank=n_candidates)
         for name, batch in ((f"{len(val)} validation", val), (f"{len(drawn)} drawn", drawn)):
-            run = full_stage(model, batch, args.repeat)
-            plain, abandoning = (
-                1000 * run["plain"] / len(batch),
-                1000 * run["abandoning"] / len(batch),
-            )
-            print(
-                f"| {name} | {n_candidates} | {plain:.2f} | {abandoning:.2f} "
-                f"| {abandoning / plain:.2f} |"
-            )
+            run = full_stage(model, batch, args.repeat, ways)
+            ms = {way: 1000 * run[way] / len(batch) for way in ways}
+            print(f"| {name} | {n_candidates} | {row(ms, '.2f')} |")
             if name.endswith("validation"):
                 votes, voters = model._votes(*run["neighbours"])
                 errors = int(np.sum(break_ties(votes, voters) != truth))
-                print(f"|  | | same neighbours and predictions both ways: {errors} errors | | |")
-        app = one_drawing(model, list(drawn), args.repeat)
+                print(f"|  | | {errors} errors, the same neighbours and predictions each way | | |")
+        app = one_drawing(model, list(drawn), args.repeat, ways)
         print(
-            f"| one drawing alone (app), median of {len(drawn)} | {n_candidates} "
-            f"| {app['plain']:.1f} ms | {app['abandoning']:.1f} ms "
-            f"| {app['abandoning'] / app['plain']:.2f} |"
+            f"| one drawing alone (the app), median of {len(drawn)} | {n_candidates} "
+            f"| {row(app, '.1f')} |"
         )
+
+
+def row(ms: dict[str, float], form: str) -> str:
+    """Plain, abandoning and their ratio as table cells ("—" for a way not run)."""
+    if "abandoning" not in ms:
+        return f"{ms['plain']:{form}} | — | —"
+    return (
+        f"{ms['plain']:{form}} | {ms['abandoning']:{form}} | {ms['abandoning'] / ms['plain']:.2f}"
+    )
 
 
 if __name__ == "__main__":
