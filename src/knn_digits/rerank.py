@@ -16,6 +16,13 @@ candidates of a cheap first stage. The kernel is compiled with numba and runs in
 queries: plain numpy needed ~21 ms per query for N = 100 (DESIGN.md), far from the ≤ 10 minutes
 per 10,000 test images the ``accurate`` preset must meet on two cores.
 
+Early abandoning: IDM is a sum of non-negative per-pixel costs, and a caller needs only each
+query's few nearest (the k that vote, the ``n_distorted`` that get distorted references). The
+kernel adds up bands of rows, the query's most inked first, and stops a candidate once its
+partial sum passes the nearest-th distance found so far: +inf, never among the nearest. The
+distances it does finish are bit for bit those of a run without a limit, so the neighbours are
+the same (``benchmarks/idm_abandon.py``: about half the full stage's time at 1000 candidates).
+
 :func:`idm_candidates` is the whole second stage: IDM to every first-stage candidate, then, for
 the closest few, also to slightly rotated, sheared and scaled copies of them (the best match
 counts) — distorted references that IDM's independent ±2-pixel moves can't produce.
@@ -85,7 +92,9 @@ def idm_features(images: ArrayLike) -> NDArray[np.float32]:
 
 
 @numba.njit(fastmath=True, cache=True)
-def _band_order(qa: NDArray[np.float32], qb: NDArray[np.float32], S: int, h: int, w: int):  # type: ignore[no-untyped-def]
+def _band_order(
+    qa: NDArray[np.float32], qb: NDArray[np.float32], S: int, h: int, w: int
+) -> NDArray[np.int64]:
     """The query's bands of :data:`BAND` rows, most edge energy first: where the query has
     strokes a reference's cost piles up soonest, so hopeless references stop earliest."""
     n_bands = (h + BAND - 1) // BAND
