@@ -98,11 +98,11 @@ def test_idm_candidates_tries_distortions_on_the_nearest_only() -> None:
     queries = blobs(3, 28, seed=12)
     cand = np.array([[0, 1, 2, 3], [5, 4, 3, 2], [1, 1, 0, 5]])
     plain = np.take_along_axis(idm_distance(queries, refs), cand, axis=1)  # (3, 4)
-    # Chunks of 2 queries: the per-chunk gathering of candidates must not change anything.
-    np.testing.assert_allclose(idm_candidates(queries, refs, cand, chunk_size=2), plain)
+    # Chunks of 2 queries (8 pairs): the per-chunk gathering of candidates must not change anything.
+    np.testing.assert_allclose(idm_candidates(queries, refs, cand, chunk_pairs=8), plain)
 
     distortions = {"angles": (10.0,), "scales": (1.1,)}
-    got = idm_candidates(queries, refs, cand, distortions=distortions, n_distorted=2, chunk_size=2)
+    got = idm_candidates(queries, refs, cand, distortions=distortions, n_distorted=2, chunk_pairs=8)
     variants = augment(refs, **distortions)  # (2 · 6, 28, 28)
     to_variants = idm_distance(queries, variants).reshape(3, 2, 6).min(axis=1)  # (3, 6)
     for i in range(3):
@@ -176,7 +176,7 @@ def test_idm_candidates_with_distortions_keeps_the_k_nearest(mnist_train, k: int
     rng = np.random.default_rng(k)
     cand = rng.integers(10, 300, size=(10, 80))
     distortions = {"angles": (8.0, -8.0), "scales": (0.9, 1.1)}
-    kwargs = {"distortions": distortions, "n_distorted": 6, "chunk_size": 4}
+    kwargs = {"distortions": distortions, "n_distorted": 6, "chunk_pairs": 4 * 80}
     plain = idm_candidates(digits[:10], digits, cand, **kwargs)
     got = idm_candidates(digits[:10], digits, cand, nearest=k, **kwargs)
     assert_same_nearest(plain, got, k)

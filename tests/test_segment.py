@@ -98,18 +98,7 @@ def touching(
 @pytest.mark.parametrize(
     "pair",
     [
-        pytest.param(
-            "57",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known weakness: this MNIST 5's bar is not joined to its body but runs "
-                "into the 7's bar, so the bar is ink of the 7, and a 7 with a long bar reads well "
-                "enough to be kept whole; the bar-less 5 reads 6. It split right with the 32-probe "
-                "distance scale (13.9, which made every distance look worse), not with the "
-                "stable one (15.8). Tried: not keeping a well-read block whole when it overlaps "
-                "a neighbour: 2.6x the reads per 5-digit number (tune writers), no gain in count",
-            ),
-        ),
+        "57",
         "80",
         "34",
         "96",
