@@ -21,7 +21,7 @@ query's few nearest (the k that vote, the ``n_distorted`` that get distorted ref
 kernel adds up bands of rows, the query's most inked first, and stops a candidate once its
 partial sum passes the nearest-th distance found so far: +inf, never among the nearest. The
 distances it does finish are bit for bit those of a run without a limit, so the neighbours are
-the same (``benchmarks/idm_abandon.py``: about half the full stage's time at 1000 candidates).
+the same (``benchmarks/idm_abandon.py``: 10–17 % off the full stage on a quiet machine).
 
 :func:`idm_candidates` is the whole second stage: IDM to every first-stage candidate, then, for
 the closest few, also to slightly rotated, sheared and scaled copies of them (the best match
