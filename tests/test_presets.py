@@ -22,9 +22,9 @@ import pytest
 
 from knn_digits.models import PRESETS, DigitModel, load_model
 
-FULL_RUN_ERRORS = {"fast": 119, "accurate": 47}  # of the 10,000 test digits, measured once
+FULL_RUN_ERRORS = {"fast": 119, "accurate": 52}  # of the 10,000 test digits, measured once
 # Of the last 10,000 training digits: docs/validation.md, docs/faster_presets.md.
-VALIDATION_ERRORS = {"fast": 103, "accurate": 43}
+VALIDATION_ERRORS = {"fast": 103, "accurate": 45}
 
 
 def allowed_errors(rate: float, n: int) -> int:
