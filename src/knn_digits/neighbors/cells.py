@@ -48,7 +48,12 @@ class CellIndex:
     """
 
     def __init__(
-        self, reference: object, n_cells: int, *, seed: int = 0, iterations: int = _KMEANS_ITERATIONS
+        self,
+        reference: object,
+        n_cells: int,
+        *,
+        seed: int = 0,
+        iterations: int = _KMEANS_ITERATIONS,
     ) -> None:
         ref = as_float_matrix(reference, "reference")
         if not 1 <= n_cells <= len(ref):
