@@ -17,14 +17,15 @@ The search, per block of queries:
    cells (of 256, :class:`.cells.CellIndex`) nearest the query; measure their exact
    distances: the k-th of them, τ, is an upper bound of the k-th nearest distance. On MNIST
    it is the true k-th distance for most queries, and a tight τ from the start is what keeps
-   step 2's survivors few (every 8th reference's bound, as before, left τ 28 % too large at
-   the median, with twice the survivors).
+   step 2's survivors few (the best bounds among every 8th reference, as before, left τ 28 %
+   too large at the median).
 2. Bound every reference; one whose bound is within τ is checked again with two more groups of
    64 rotated coordinates (tighter bounds, a few hundred bytes read), and only if still within
    τ gets its exact distance (d floats read); each one that enters the top k lowers τ. On
    MNIST (k = 3) about 90 references per query pass the product (of 60,000; 130 with the
-   old first candidates): the search costs ~0.16× the bare product, half of it the head's
-   product, which runs at the full product's speed per flop.
+   old first candidates): the search costs ~0.15× the bare product on one thread (0.16–0.19×
+   on two, loaded), half of it the head's product, which runs at the full product's speed
+   per flop.
 3. The kept candidates are re-ranked by :class:`.brute.NeighborIndex`'s own exact distances, so
    results equal brute force's: same neighbours (up to exact distance ties), same distances.
 
