@@ -9,7 +9,10 @@ loading the cache) happens before the clock starts.
 Besides the presets, their options left off by default: ``fast`` with candidates from k-means
 cells, ``accurate`` without its cascade.
 
-Run: ``python benchmarks/bench_presets.py [--repeat 2] [--presets fast accurate]``.
+``--stages``: instead, where ``fast``'s time goes, stage by stage, on the validation split (fit
+on training digits 0–49,999, 10,000 digits 50,000–59,999), as ratios to the same bare product.
+
+Run: ``python benchmarks/bench_presets.py [--repeat 2] [--presets fast accurate] [--stages]``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import numpy as np
 
 from bench_knn import bare_product
 from knn_digits import load_mnist, load_model
-from knn_digits.models import PRESETS, DigitModel
+from knn_digits.models import PRESETS, DigitModel, as_images
 
 # The options a preset leaves off, timed beside it (docs/faster_presets.md).
 VARIANTS: dict[str, Callable[[], DigitModel]] = {
@@ -45,15 +48,56 @@ def best_of(repeat: int, run: Callable[[], object]) -> tuple[float, object]:
     return best, result
 
 
+def fast_stages(repeat: int, train: np.ndarray, test: np.ndarray) -> None:
+    """Print the ``fast`` preset's stages on validation digits, each best of ``repeat``."""
+    images, labels = load_mnist("train")
+    model = DigitModel(PRESETS["fast"]).fit(images[:50_000], labels[:50_000])
+    digits = images[50_000:]
+    model.predict(digits[:10])  # compiled kernels loaded before timing
+    n_candidates = PRESETS["fast"].rerank
+    best: dict[str, float] = {}
+    for _ in range(repeat):
+        start = time.perf_counter()
+        bare_product(train, test)
+        times = {"bare product (10k × 60k raw pixels)": time.perf_counter() - start}
+        start = time.perf_counter()
+        pixels = model._pixels(as_images(digits))
+        times["deskew + blur"] = time.perf_counter() - start
+        start = time.perf_counter()
+        first = model._first_stage(pixels)
+        times["PCA-30"] = time.perf_counter() - start
+        start = time.perf_counter()
+        _, candidates = model._nearest_references(first, n_candidates)
+        times[f"exact search for {n_candidates} candidates"] = time.perf_counter() - start
+        start = time.perf_counter()
+        references, rows = model._candidate_pixels(candidates)
+        model._second_stage(pixels.reshape(-1, 28, 28), references, rows, nearest=4)
+        times["tangent distance"] = time.perf_counter() - start
+        start = time.perf_counter()
+        predicted = model.predict(digits)
+        times["whole predict"] = time.perf_counter() - start
+        best = {name: min(best.get(name, np.inf), t) for name, t in times.items()}
+    bare = best["bare product (10k × 60k raw pixels)"]
+    errors = int(np.sum(np.asarray(predicted) != labels[50_000:]))
+    print(f"\n`fast` on 10,000 validation digits ({errors} errors), {datetime.date.today()}, ")
+    print(f"best of {repeat}\n\n| stage | seconds | × bare product |\n| --- | --- | --- |")
+    for name, seconds in best.items():
+        print(f"| {name} | {seconds:.3f} | {seconds / bare:.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--presets", nargs="+", default=[*PRESETS, *VARIANTS])
+    parser.add_argument("--stages", action="store_true", help="fast's stages on validation")
     args = parser.parse_args()
     train_images, _ = load_mnist("train")
     test_images, test_labels = load_mnist("test")
     train = train_images.reshape(len(train_images), -1).astype(np.float32)
     test = test_images.reshape(len(test_images), -1).astype(np.float32)
+    if args.stages:
+        fast_stages(args.repeat, train, test)
+        return
     print(
         f"\nMNIST test set, {datetime.date.today()}, {os.cpu_count()} cores, best of "
         f"{args.repeat}; each row's bare product timed just before it (a shared machine's load "

@@ -52,3 +52,17 @@ def test_added_references_are_found_and_too_few_are_marked() -> None:
     assert np.all(i[:, -1] == -1) and np.all(np.isinf(d[:, -1]))
     with pytest.raises(ValueError, match="n_cells"):
         CellIndex(X, n_cells=0)
+
+
+@pytest.mark.parametrize("iterations", [0, 12])
+def test_a_block_probing_more_cells_than_exist_finds_each_reference_once(
+    digits, iterations: int
+) -> None:
+    """search_block (the pruned search's first candidates) clamps the probes to the cells:
+    probing one cell twice would list its references twice. Random centres (no k-means
+    steps) make cells just as valid."""
+    X, Q = digits
+    index = CellIndex(X[:300], n_cells=4, iterations=iterations)
+    _, i = index.search_block(Q[:20], 300, n_probe=9)
+    for row in i:
+        assert sorted(row.tolist()) == list(range(300))

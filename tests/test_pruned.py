@@ -106,6 +106,22 @@ def test_adversarial_data_matches_brute_force(case: str, metric: str) -> None:
         assert set(i[0]) <= set(range(99, 130))
 
 
+def test_k_beyond_the_first_candidates_cells_matches_brute_force(mnist_train) -> None:
+    """Step 1 takes its first candidates from the query's 4 nearest cells; when k is larger
+    than they hold, the lists start part-empty and step 2 must fill them (the empty slots,
+    index -1, must not be read as the last reference: the last query is that reference)."""
+    X = _flat(mnist_train[0][:1500]).astype(np.float32)
+    Q = X[-30:]
+    index = NeighborIndex(X, algorithm="pruned")
+    assert index._bound is not None
+    k = 1000
+    bound = index._bound
+    heads = bound.query_side(Q).side[:, : bound.head]
+    _, first = bound.cells.search_block(heads, k + 8, pruned.SEED_PROBES)
+    assert (first < 0).any(axis=1).all()  # every query's cells hold fewer than k + 8
+    _assert_same_as_brute(X, Q, k)
+
+
 def test_bound_is_never_above_the_true_distance(mnist_train) -> None:
     """Property: for random and digit pairs, every level's bound ≤ the exact squared distance."""
     rng = np.random.default_rng(3)

@@ -43,13 +43,22 @@ class CellIndex:
     reference : array (n_ref, d), any real dtype.
     n_cells : k-means cells (at most n_ref).
     seed : the k-means initialisation's random seed (results are deterministic).
+    iterations : Lloyd steps; 0 leaves the centres at random references, whose cells are
+        rougher but cost nothing to fit (enough for :mod:`.pruned`'s first candidates).
     """
 
-    def __init__(self, reference: object, n_cells: int, *, seed: int = 0) -> None:
+    def __init__(
+        self,
+        reference: object,
+        n_cells: int,
+        *,
+        seed: int = 0,
+        iterations: int = _KMEANS_ITERATIONS,
+    ) -> None:
         ref = as_float_matrix(reference, "reference")
         if not 1 <= n_cells <= len(ref):
             raise ValueError(f"n_cells must be in [1, {len(ref)}], got {n_cells}")
-        self.centres = _kmeans(ref, n_cells, seed)  # (n_cells, d) float32
+        self.centres = _kmeans(ref, n_cells, seed, iterations)  # (n_cells, d) float32
         self.reference = np.empty((0, ref.shape[1]), np.float32)
         self._cell_of = np.empty(0, np.int64)
         self.add(ref)
@@ -93,24 +102,25 @@ class CellIndex:
         """
         queries = as_float_matrix(X, "X", self.centres.shape[1])
         k = check_k(k, len(self))
-        n_probe = min(max(1, int(n_probe)), len(self.centres))
         n = len(queries)
         distances = np.empty((n, k), np.float64)
         indices = np.empty((n, k), np.int64)
 
         def scan(start: int) -> None:
             rows = slice(start, start + _QUERY_BLOCK)
-            distances[rows], indices[rows] = self._search_block(queries[rows], k, n_probe)
+            distances[rows], indices[rows] = self.search_block(queries[rows], k, n_probe)
 
         with single_threaded_blas():  # many small products: threads would only spin
             run_blocks(scan, range(0, n, _QUERY_BLOCK), min(cpu_count(), -(-n // _QUERY_BLOCK)))
         return distances, indices
 
-    def _search_block(
+    def search_block(
         self, queries: np.ndarray, k: int, n_probe: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`search` for a block of queries: cell by cell, one BLAS product for all the
-        queries probing a cell, then the kept candidates' exact distances."""
+        """:meth:`search` for a block of float32 queries on the calling thread (for callers
+        that run their own workers): cell by cell, one BLAS product for all the queries
+        probing a cell, then the kept candidates' exact distances."""
+        n_probe = min(max(1, int(n_probe)), len(self.centres))
         n = len(queries)
         cells = self._nearest_cells(queries, n_probe)  # (n, n_probe)
         by_cell = np.argsort(cells.ravel(), kind="stable")
@@ -137,12 +147,12 @@ class CellIndex:
         return distances, np.where(where >= 0, self._order[np.maximum(where, 0)], -1)
 
 
-def _kmeans(X: np.ndarray, n_cells: int, seed: int) -> np.ndarray:
+def _kmeans(X: np.ndarray, n_cells: int, seed: int, iterations: int) -> np.ndarray:
     """Lloyd's k-means on a sample of X; empty cells are re-seeded from random rows."""
     rng = np.random.default_rng(seed)
     sample = X[rng.choice(len(X), min(len(X), max(_KMEANS_SAMPLE, n_cells)), replace=False)]
     centres = sample[rng.choice(len(sample), n_cells, replace=False)].copy()
-    for _ in range(_KMEANS_ITERATIONS):
+    for _ in range(iterations):
         half_norms = 0.5 * np.einsum("ij,ij->i", centres, centres)
         cell = np.empty(len(sample), np.int64)
         for start in range(0, len(sample), _CHUNK):
