@@ -150,14 +150,14 @@ def ring(left: float) -> np.ndarray:
     return np.stack([left + 80 + 80 * np.cos(angles), 100 + 100 * np.sin(angles)], axis=1)
 
 
-def whole_reads_worse(ink: np.ndarray) -> Scorer:
+def whole_reads_worse(ink: np.ndarray, whole: float = -2.8) -> Scorer:
     """A stand-in scorer that likes any piece (-1 each) better than the whole drawing (-2.8), as
     the model may like the two sides of a poorly read 0: only the segmentation's own costs keep
     the whole together (two pieces, -2, must pay more than 0.8 for their cut)."""
-    whole = normalize_digit(ink)
+    drawing = normalize_digit(ink)
 
     def scores(digits: list[np.ndarray]) -> np.ndarray:
-        return np.array([-2.8 if np.allclose(d, whole, atol=1e-5) else -1.0 for d in digits])
+        return np.array([whole if np.allclose(d, drawing, atol=1e-5) else -1.0 for d in digits])
 
     return scores
 
@@ -225,6 +225,16 @@ SEVERAL_STROKES = {
     # A 5 with its hat written apart.
     "5": [[(10, 0), (10, 90), (90, 100), (90, 190), (0, 200)], [(20, -10), (110, -10)]],
 }
+
+
+def test_a_part_much_lower_than_the_line_is_not_a_digit_of_its_own() -> None:
+    # A 4 written as an L and, just apart, an upright that starts below the L's top: the L spans
+    # 0.6 of the drawing's height. Pieces that read better than the whole (-1 each against -2.2,
+    # as the model may read such a 4's L and upright as two clean 1s) still make one 4: a digit
+    # of a number spans most of the line's height, and the L pays for the quarter it lacks.
+    four = strokes([(20, 0), (0, 120), (60, 120)], [(78, 40), (78, 200)])
+    assert components(four) == 2
+    assert len(segment_number(four, whole_reads_worse(four, whole=-2.2))) == 1
 
 
 @pytest.mark.parametrize("name", SEVERAL_STROKES)
