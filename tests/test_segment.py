@@ -202,6 +202,37 @@ def test_the_cut_between_two_touching_zeros_goes_through_their_join() -> None:
     assert all(piece.width >= width for piece in slices)  # no sliver of a ring's wall
 
 
+def six(left: float) -> list[np.ndarray]:
+    """A 6 as two pen strokes 200 high and ~120 wide: its stem, and its bowl (a ring)."""
+    angles = np.linspace(0, 2 * np.pi, 40)
+    bowl = np.stack([left + 60 + 60 * np.cos(angles), 140 + 60 * np.sin(angles)], axis=1)
+    return [np.array([[left + 110, 0], [left + 30, 60], [left, 140]], np.float64), bowl]
+
+
+def eight(left: float) -> list[np.ndarray]:
+    """An 8 as two rings, 200 high and 110 wide."""
+    angles = np.linspace(0, 2 * np.pi, 40)
+    return [
+        np.stack([left + 50 + 45 * np.cos(angles), 50 + 50 * np.sin(angles)], axis=1),
+        np.stack([left + 50 + 55 * np.cos(angles), 150 + 50 * np.sin(angles)], axis=1),
+    ]
+
+
+def test_the_cut_between_a_touching_6_and_8_is_tried_not_the_ends_of_their_curves() -> None:
+    # Cutting off a curve's end at a block's edge crosses little ink, so those cuts came first and
+    # filled the budget of cuts, and the join of the 6 and the 8 was never tried. A side must hold
+    # ink enough for a stroke most of the height long (a 1 is one).
+    ink = strokes(*six(0), *eight(112)) > 0
+    assert components(ink) == 1
+    block = segment._Blob.of(ink)
+    height = block.rows[1] - block.rows[0]
+    slices = segment._slices(block, height)
+    half_a_stroke = 0.5 * segment._stroke_width(ink) * height  # ink of a stroke half as long
+    assert slices[0].area >= half_a_stroke and slices[-1].area >= half_a_stroke
+    middle = (block.cols[0] + block.cols[1]) / 2  # the bowl meets the 8 about here
+    assert len(slices) == 2 and abs(slices[1].cols[0] - middle) <= 0.1 * block.width
+
+
 def test_a_zero_whose_sides_read_better_than_the_whole_is_not_cut() -> None:
     # Every cut of a 0 crosses two strokes, and pays for the second: a 0 read poorly whole is not
     # read as "10" for the sake of a sliver that reads like a 1. (Touching digits, whose cut
