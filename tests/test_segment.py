@@ -150,14 +150,14 @@ def ring(left: float) -> np.ndarray:
     return np.stack([left + 80 + 80 * np.cos(angles), 100 + 100 * np.sin(angles)], axis=1)
 
 
-def whole_reads_worse(ink: np.ndarray) -> Scorer:
+def whole_reads_worse(ink: np.ndarray, whole: float = -2.8) -> Scorer:
     """A stand-in scorer that likes any piece (-1 each) better than the whole drawing (-2.8), as
     the model may like the two sides of a poorly read 0: only the segmentation's own costs keep
     the whole together (two pieces, -2, must pay more than 0.8 for their cut)."""
-    whole = normalize_digit(ink)
+    drawing = normalize_digit(ink)
 
     def scores(digits: list[np.ndarray]) -> np.ndarray:
-        return np.array([-2.8 if np.allclose(d, whole, atol=1e-5) else -1.0 for d in digits])
+        return np.array([whole if np.allclose(d, drawing, atol=1e-5) else -1.0 for d in digits])
 
     return scores
 
@@ -202,6 +202,37 @@ def test_the_cut_between_two_touching_zeros_goes_through_their_join() -> None:
     assert all(piece.width >= width for piece in slices)  # no sliver of a ring's wall
 
 
+def six(left: float) -> list[np.ndarray]:
+    """A 6 as two pen strokes 200 high and ~120 wide: its stem, and its bowl (a ring)."""
+    angles = np.linspace(0, 2 * np.pi, 40)
+    bowl = np.stack([left + 60 + 60 * np.cos(angles), 140 + 60 * np.sin(angles)], axis=1)
+    return [np.array([[left + 110, 0], [left + 30, 60], [left, 140]], np.float64), bowl]
+
+
+def eight(left: float) -> list[np.ndarray]:
+    """An 8 as two rings, 200 high and 110 wide."""
+    angles = np.linspace(0, 2 * np.pi, 40)
+    return [
+        np.stack([left + 50 + 45 * np.cos(angles), 50 + 50 * np.sin(angles)], axis=1),
+        np.stack([left + 50 + 55 * np.cos(angles), 150 + 50 * np.sin(angles)], axis=1),
+    ]
+
+
+def test_the_cut_between_a_touching_6_and_8_is_tried_not_the_ends_of_their_curves() -> None:
+    # Cutting off a curve's end at a block's edge crosses little ink, so those cuts came first and
+    # filled the budget of cuts, and the join of the 6 and the 8 was never tried. A side must hold
+    # ink enough for a stroke most of the height long (a 1 is one).
+    ink = strokes(*six(0), *eight(112)) > 0
+    assert components(ink) == 1
+    block = segment._Blob.of(ink)
+    height = block.rows[1] - block.rows[0]
+    slices = segment._slices(block, height)
+    half_a_stroke = 0.5 * segment._stroke_width(ink) * height  # ink of a stroke half as long
+    assert slices[0].area >= half_a_stroke and slices[-1].area >= half_a_stroke
+    middle = (block.cols[0] + block.cols[1]) / 2  # the bowl meets the 8 about here
+    assert len(slices) == 2 and abs(slices[1].cols[0] - middle) <= 0.1 * block.width
+
+
 def test_a_zero_whose_sides_read_better_than_the_whole_is_not_cut() -> None:
     # Every cut of a 0 crosses two strokes, and pays for the second: a 0 read poorly whole is not
     # read as "10" for the sake of a sliver that reads like a 1. (Touching digits, whose cut
@@ -225,6 +256,16 @@ SEVERAL_STROKES = {
     # A 5 with its hat written apart.
     "5": [[(10, 0), (10, 90), (90, 100), (90, 190), (0, 200)], [(20, -10), (110, -10)]],
 }
+
+
+def test_a_part_much_lower_than_the_line_is_not_a_digit_of_its_own() -> None:
+    # A 4 written as an L and, just apart, an upright that starts below the L's top: the L spans
+    # 0.6 of the drawing's height. Pieces that read better than the whole (-1 each against -2.2,
+    # as the model may read such a 4's L and upright as two clean 1s) still make one 4: a digit
+    # of a number spans most of the line's height, and the L pays for the quarter it lacks.
+    four = strokes([(20, 0), (0, 120), (60, 120)], [(78, 40), (78, 200)])
+    assert components(four) == 2
+    assert len(segment_number(four, whole_reads_worse(four, whole=-2.2))) == 1
 
 
 @pytest.mark.parametrize("name", SEVERAL_STROKES)

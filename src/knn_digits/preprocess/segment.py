@@ -61,6 +61,13 @@ HOLE = 0.05
 # 0 leaves a sliver that reads as a 1 (tune pen digits cut in two, of 7,500: 29 before loops
 # cost anything, 30 with the cost of loops alone, 27 with this too).
 SLIVER = 1.0
+# Nor less ink than a stroke MIN_STROKE of the line's height long (ink / stroke width): the end
+# of a curve at a block's edge, cheap to cut off, reads as a 1 and filled the cut budget, so the
+# cut between two touching digits was not tried ("68" read as "2"). A 1 is a stroke the height
+# of the line. Tune numbers (600 + 1,200 of another seed): wrong digit counts 2 + 27 → 3 + 19,
+# reads per 5-digit number 10.8 → 8.3 (p95 24 → 15); tune pen digits cut in two 12 → 15 (thick
+# brush 1 → 4: the long flag of a thick 1, a 4's upright). 0.45 and 0.6: 21 and 20 of 1,200.
+MIN_STROKE = 0.75
 # Cuts are sought on the line shrunk to at most this many rows: the search holds rows × columns ×
 # reach numbers (a canvas's numbers are under 200 rows; a photo's ink may be thousands).
 CUT_ROWS = 256
@@ -73,8 +80,11 @@ MAX_PIECES = 4  # no hypothesis joins more pieces than this (a block cut three t
 MAX_ASPECT = 1.0
 ASPECT_COST = 4.0
 # Digits of a number span most of its height: a hypothesis lower than MIN_HEIGHT of the line
-# loses SHORT_COST per unit it lacks (the flag cut off a "1" reads as a "1" of its own).
-MIN_HEIGHT = 0.5
+# loses SHORT_COST per unit it lacks (the flag cut off a "1" reads as a "1" of its own, and so
+# does the wall of a 0 or the upright of a 4 cut off a single digit). 0.75, not 0.5: tune pen
+# digits cut in two 23 → 12 of 7,500, numbers' wrong digit counts 29 → 27 of 1,200 (composed
+# digits are 0.9–1.1 of a height, jittered ±5 %: ≥ ~0.75 of their line).
+MIN_HEIGHT = 0.75
 SHORT_COST = 4.0
 # A cut costs this much per stroke it crosses beyond the first: between touching digits a cut
 # crosses one stroke (their join), through a loop (a 0 cut into "10", a 2's hook and base) two.
@@ -175,7 +185,7 @@ def _slices(block: _Blob, height: int) -> list[_Blob]:
     between them crossing one stroke or none; through a loop (a 0, the bowl of a 6) it must
     cross two strokes and the loop's inside, which costs as much as ink, so loops, the deepest
     valleys of a plain ink profile, are seldom cut. No cut leaves a sliver thinner than a
-    stroke on either side.
+    stroke, or less ink than a stroke most of the line's height long, on either side.
     """
     if block.width <= CUT_WIDTH * height:
         return [block]
@@ -185,11 +195,14 @@ def _slices(block: _Blob, height: int) -> list[_Blob]:
     costs, paths = _cut_paths(
         small + HOLE_COST * _insides(small, HOLE * height / step), round(CUT_REACH * margin)
     )
-    thick = SLIVER * _stroke_width(small)
+    stroke = _stroke_width(small)
+    thick = SLIVER * stroke
     ink_cols = np.flatnonzero(small.any(axis=0))
     sliver = (paths.max(axis=1) - ink_cols[0] < thick) | (
         ink_cols[-1] + 1 - paths.min(axis=1) < thick
     )
+    left = _ink_left_of(small, paths)  # (W,)
+    sliver |= np.minimum(left, small.sum() - left) < MIN_STROKE * stroke * height / step
     costs = np.where(sliver, np.inf, costs)  # (W,): never a cut
     inner = costs[margin : small.shape[1] - margin]
     if not len(inner):
@@ -220,6 +233,12 @@ def _slices(block: _Blob, height: int) -> list[_Blob]:
         if piece.any():
             pieces.append(_Blob.of(piece, cut=True, crossed=strokes))
     return pieces
+
+
+def _ink_left_of(mask: np.ndarray, paths: np.ndarray) -> np.ndarray:
+    """The ink of ``mask`` (H, W) left of each top-to-bottom path of ``paths`` (n, H)."""
+    before = np.pad(np.cumsum(mask, axis=1), ((0, 0), (1, 0)))  # (H, W + 1): ink left of col
+    return before[np.arange(mask.shape[0]), paths].sum(axis=1)
 
 
 def _strokes_crossed(mask: np.ndarray, path: np.ndarray) -> int:
