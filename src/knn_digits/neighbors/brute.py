@@ -253,14 +253,8 @@ def _squared_distances(
     """out[i, c] = ‖queries[i] − reference[candidates[i, c]]‖², float32 differences summed in
     float64 (vectorised, in the same order for every pair: equal pairs give equal distances)."""
     for i in range(candidates.shape[0]):
-        query = queries[i]
         for c in range(candidates.shape[1]):
-            ref = reference[candidates[i, c]]
-            total = 0.0
-            for t in range(len(query)):
-                diff = np.float64(query[t] - ref[t])
-                total += diff * diff
-            out[i, c] = total
+            out[i, c] = pruned.exact_distance(queries[i], reference[candidates[i, c]], False)
 
 
 @numba.njit(nogil=True, fastmath=True, cache=True)

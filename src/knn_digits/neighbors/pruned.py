@@ -223,8 +223,9 @@ def search_block(
 
 
 @numba.njit(nogil=True, fastmath=True, cache=True)
-def _exact(query: np.ndarray, ref: np.ndarray, cosine: bool) -> float:  # pragma: no cover
-    """Squared Euclidean distance, or cosine distance of unit rows, summed in float64."""
+def exact_distance(query: np.ndarray, ref: np.ndarray, cosine: bool) -> float:  # pragma: no cover
+    """Squared Euclidean distance, or cosine distance of unit rows, summed in float64 (brute
+    force's re-rank sums its Euclidean distances with this too)."""
     total = 0.0
     if cosine:
         for t in range(len(query)):
@@ -262,7 +263,7 @@ def _start_lists(
         for c in range(first.shape[1]):
             if first[i, c] < 0:  # fewer references in the probed cells
                 continue
-            value = _exact(queries[i], points[first[i, c]], cosine)
+            value = exact_distance(queries[i], points[first[i, c]], cosine)
             if value < dist[i, -1]:
                 _insert(dist[i], where[i], value, first[i, c])
 
@@ -377,7 +378,7 @@ def _visit_kernel(
                     seen |= index[t] == reference
                 if seen:
                     continue
-                value = _exact(queries[i], points[reference], cosine)
+                value = exact_distance(queries[i], points[reference], cosine)
                 if value < kept[-1]:
                     _insert(kept, index, value, reference)
                     limit = _limit(kept[k - 1], slacks[i], cosine)
