@@ -71,7 +71,7 @@ def fast_stages(repeat: int, train: np.ndarray, test: np.ndarray) -> None:
         times[f"exact search for {n_candidates} candidates"] = time.perf_counter() - start
         start = time.perf_counter()
         references, rows = model._candidate_pixels(candidates)
-        model._second_stage(pixels.reshape(-1, 28, 28), references, rows, nearest=4)
+        model._second_stage(pixels.reshape(-1, 28, 28), references, rows, model.n_neighbors)
         times["tangent distance"] = time.perf_counter() - start
         start = time.perf_counter()
         predicted = model.predict(digits)
