@@ -160,6 +160,20 @@ def test_stroke_width_is_mnist_like_whatever_the_brush(
     assert thick == pytest.approx(mnist, rel=0.2)
 
 
+def test_a_loop_the_brush_filled_does_not_thin_the_rest_to_a_hairline() -> None:
+    # A thick-brush 9 whose loop is filled: a disc on a stroke 36 px wide. The disc adds area but
+    # hardly any skeleton; eroding by the mean width (area / skeleton length) left the tail a
+    # one-pixel thread, invisible at 28 × 28.
+    canvas = np.zeros((400, 400), np.float32)
+    rows, cols = np.mgrid[:400, :400]
+    canvas[(rows - 110) ** 2 + (cols - 200) ** 2 <= 60**2] = 1  # the filled loop
+    canvas[110:370, 222:258] = 1  # the tail, 36 px wide
+    nine = normalize_digit(canvas)
+    tail = nine[17:24]  # rows well below the loop
+    widths = (tail > 0.5).sum(axis=1)
+    assert np.median(widths) >= 2  # MNIST's strokes are ~2.2 px wide
+
+
 def test_ink_colour_and_transparency_do_not_matter(digit: np.ndarray) -> None:
     layer = render_drawing(digit)
     reference = sketch_to_mnist({"layers": [layer]})
