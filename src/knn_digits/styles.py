@@ -39,7 +39,7 @@ _MARGIN = 60
 
 # The smallest loop a hooked 9 may have, as a share of its height squared (a round loop a third
 # of the height across encloses ~0.09). Tune writers' 1s read 9: 7–9 per 2,498 → 2–4
-# (docs/validation.md).
+# (docs/real_handwriting.md).
 MIN_LOOP = 0.02
 
 Stroke = np.ndarray  # (n, 2) float (x, y) points in the padded skeleton's pixels
@@ -56,7 +56,7 @@ def flag_one(skeleton: np.ndarray, rng: np.random.Generator) -> Stroke | None:
     """A flag from the top of a "1", down to the left, 30–70° below the horizontal, 20–60 % of
     the digit's height long: real writers' long, shallow flags were read 7 when the copies'
     flags were shorter and steeper (tune writers' 1→7: 51 → 29 of 7,494 pen digits), at a cost
-    of 3 MNIST validation digits (a short-barred 7 now and then reads 1; docs/validation.md)."""
+    of 3 MNIST validation digits (a short-barred 7 now and then reads 1; docs/real_handwriting.md)."""
     rows, cols = np.nonzero(skeleton)
     top, height = rows.min(), np.ptp(rows) + 1
     x = cols[rows <= top + 1].mean()
