@@ -53,3 +53,18 @@ def test_cascade_keeps_idm_distances_and_doubtful_digits_get_the_full_stage(mnis
     scorer = DigitScorer(always, scale=1.0)
     scored = scorer.explain(list(queries.astype(np.float32) / 255))[1]
     np.testing.assert_array_equal(scored, full.kneighbors(queries)[0])
+
+
+def test_more_neighbours_than_the_cheap_path_compares(mnist_train) -> None:
+    # kneighbors(x, k) with k above cascade_tangents crashed on the cheap path's short rows
+    # (found by a teaching experiment asking for 23); such digits take the full stage.
+    X, y = mnist_train[0][:2000], mnist_train[1][:2000]
+    queries = mnist_train[0][2000:2010]
+    small = dataclasses.replace(PRESETS["accurate"], rerank=50, distorted=10)
+    full = DigitModel(dataclasses.replace(small, cascade_margin=0)).fit(X, y)
+    cascaded = copy.copy(full)
+    cascaded.preset = dataclasses.replace(full.preset, cascade_margin=0.5)  # every digit clear
+    k = cascaded.preset.cascade_tangents + 3
+    distances, indices = cascaded.kneighbors(queries, k)
+    assert indices.shape == (10, k)
+    np.testing.assert_array_equal(indices, full.kneighbors(queries, k)[1])

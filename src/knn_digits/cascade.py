@@ -56,6 +56,8 @@ def kneighbors(
     near_labels = model.train_labels_[candidates[:, :n_tangents]]
     one_sided = np.flatnonzero(tangent_margin(tangents, near_labels) > preset.cascade_margin)
     n_idm = min(max(preset.cascade_idm, k), n_tangents)
+    if n_idm < k:  # more neighbours asked for than the cheap path compares: all take the full
+        one_sided = one_sided[:0]
     distances = np.empty((len(queries), k), np.float64)
     indices = np.empty((len(queries), k), np.int64)
     clear = np.zeros(len(queries), bool)

@@ -56,7 +56,8 @@ def flag_one(skeleton: np.ndarray, rng: np.random.Generator) -> Stroke | None:
     """A flag from the top of a "1", down to the left, 30–70° below the horizontal, 20–60 % of
     the digit's height long: real writers' long, shallow flags were read 7 when the copies'
     flags were shorter and steeper (tune writers' 1→7: 51 → 29 of 7,494 pen digits), at a cost
-    of 3 MNIST validation digits (a short-barred 7 now and then reads 1; docs/real_handwriting.md)."""
+    of 3 MNIST validation digits (a short-barred 7 now and then reads 1;
+    docs/real_handwriting.md)."""
     rows, cols = np.nonzero(skeleton)
     top, height = rows.min(), np.ptp(rows) + 1
     x = cols[rows <= top + 1].mean()
