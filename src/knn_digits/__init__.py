@@ -8,6 +8,7 @@
 0.99
 """
 
+from . import _openmp  # noqa: F401  (first: before numba starts its OpenMP threads)
 from .classifier import DigitClassifier
 from .datasets import load_mnist, read_idx, write_idx
 from .errors import DataError, DownloadError, EmptyImageError, ImageError, KnnDigitsError
