@@ -54,6 +54,22 @@ def test_sobel_channels_match_scipy() -> None:
         np.testing.assert_allclose(feats[channel], (sobel + 4) / 8, atol=1e-6)
 
 
+def test_sobel_channels_equal_numpys_bit_for_bit() -> None:
+    # The compiled kernel against the same recipe as whole-stack numpy operations, in float32:
+    # a pixel's features may not depend on how they were computed.
+    rng = np.random.default_rng(11)
+    images = np.concatenate([blobs(3, 28, seed=4), rng.random((3, 28, 28), np.float32)])
+    n, h, w = images.shape
+    z = np.zeros((n, h + 2 * PAD + 2, w + 2 * PAD + 2), np.float32)
+    z[:, PAD + 1 : PAD + 1 + h, PAD + 1 : PAD + 1 + w] = images
+    across = z[:, :, :-2] + 2 * z[:, :, 1:-1] + z[:, :, 2:]
+    down = z[:, :-2, :] + 2 * z[:, 1:-1, :] + z[:, 2:, :]
+    expected = np.stack([across[:, 2:] - across[:, :-2], down[:, :, 2:] - down[:, :, :-2]], 1)
+    expected += 4.0
+    expected *= 0.125
+    np.testing.assert_array_equal(idm_features(images), expected)
+
+
 def test_idm_of_an_image_with_itself_is_zero() -> None:
     images = blobs(4, 28, seed=7)
     np.testing.assert_allclose(np.diag(idm_distance(images, images)), 0.0, atol=1e-6)

@@ -77,18 +77,38 @@ def idm_features(images: ArrayLike) -> NDArray[np.float32]:
     """
     x = as_float_images(images)
     n, h, w = x.shape
-    # One extra zero ring so the 3×3 Sobel is defined on the whole padded map.
-    z = np.zeros((n, h + 2 * PAD + 2, w + 2 * PAD + 2), np.float32)
-    z[:, PAD + 1 : PAD + 1 + h, PAD + 1 : PAD + 1 + w] = x
-    # Separable Sobel per image (never across the stack): smooth [1, 2, 1], derive [-1, 0, 1].
-    smooth_c = z[:, :, :-2] + 2 * z[:, :, 1:-1] + z[:, :, 2:]  # (n, H+2, W)
-    smooth_r = z[:, :-2, :] + 2 * z[:, 1:-1, :] + z[:, 2:, :]  # (n, H, W+2)
-    g_rows = smooth_c[:, 2:, :] - smooth_c[:, :-2, :]  # (n, H, W) d/drow
-    g_cols = smooth_r[:, :, 2:] - smooth_r[:, :, :-2]  # (n, H, W) d/dcol
-    out = np.stack([g_rows, g_cols], axis=1)  # (n, 2, H, W)
-    out += 4.0
-    out *= 0.125
-    return np.ascontiguousarray(out, dtype=np.float32)
+    out = np.empty((n, 2, h + 2 * PAD, w + 2 * PAD), np.float32)
+    _sobel_features(x, out)
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _sobel_features(x: NDArray[np.float32], out: NDArray[np.float32]) -> None:
+    """:func:`idm_features` in one pass per image (numpy's eight passes over the stack took a
+    third of a drawing's reading: it runs on the 1000 candidates of every query).
+
+    Each image sits in a zero frame one pixel wider than the padded map, so the 3×3 Sobel is
+    defined on the whole map. The arithmetic is numpy's, float32, in the same order — smooth
+    ``[1, 2, 1]`` across, then derive ``[-1, 0, 1]`` — so the maps are equal bit for bit.
+    """
+    n, h, w = x.shape
+    H, W = out.shape[2], out.shape[3]
+    two, four, eighth = np.float32(2.0), np.float32(4.0), np.float32(0.125)
+    for i in numba.prange(n):
+        z = np.zeros((H + 2, W + 2), np.float32)
+        z[PAD + 1 : PAD + 1 + h, PAD + 1 : PAD + 1 + w] = x[i]
+        across = np.empty((H + 2, W), np.float32)  # smoothed along rows, for d/drow
+        for r in range(H + 2):
+            for c in range(W):
+                across[r, c] = z[r, c] + two * z[r, c + 1] + z[r, c + 2]
+        down = np.empty((H, W + 2), np.float32)  # smoothed along columns, for d/dcol
+        for r in range(H):
+            for c in range(W + 2):
+                down[r, c] = z[r, c] + two * z[r + 1, c] + z[r + 2, c]
+        for r in range(H):
+            for c in range(W):
+                out[i, 0, r, c] = (across[r + 2, c] - across[r, c] + four) * eighth
+                out[i, 1, r, c] = (down[r, c + 2] - down[r, c] + four) * eighth
 
 
 @numba.njit(fastmath=True, cache=True)
