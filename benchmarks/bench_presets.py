@@ -10,7 +10,9 @@ Besides the presets, their options left off by default: ``fast`` with candidates
 cells, ``accurate`` without its cascade.
 
 ``--stages``: instead, where ``fast``'s time goes, stage by stage, on the validation split (fit
-on training digits 0–49,999, 10,000 digits 50,000–59,999), as ratios to the same bare product.
+on training digits 0–49,999, 10,000 digits 50,000–59,999), as ratios to the same bare product;
+beside the exact search, its product alone (the same score tiles on the same threads, nothing
+selected), the floor of a brute-force first stage.
 
 Run: ``python benchmarks/bench_presets.py [--repeat 2] [--presets fast accurate] [--stages]``.
 """
@@ -29,6 +31,8 @@ import numpy as np
 from bench_knn import bare_product
 from knn_digits import load_mnist, load_model
 from knn_digits.models import PRESETS, DigitModel, as_images
+from knn_digits.neighbors import NeighborIndex
+from knn_digits.neighbors.parallel import cpu_count, run_blocks
 
 # The options a preset leaves off, timed beside it (docs/faster_presets.md).
 VARIANTS: dict[str, Callable[[], DigitModel]] = {
@@ -46,6 +50,21 @@ def best_of(repeat: int, run: Callable[[], object]) -> tuple[float, object]:
         result = run()
         best = min(best, time.perf_counter() - start)
     return best, result
+
+
+def search_product(index: NeighborIndex, queries: np.ndarray) -> None:
+    """The exact search's score tiles alone: its row blocks and tiles, on its threads."""
+    lhs = index._query_side(queries)
+    rows, width = 1000, 2048
+
+    def scan(start: int) -> None:
+        block = lhs[start : start + rows]
+        tile = np.empty((len(block), width), np.float32)
+        for first in range(0, len(index), width):
+            refs = index._scoring[first : first + width]
+            np.matmul(block, refs.T, out=tile[:, : len(refs)])
+
+    run_blocks(scan, range(0, len(lhs), rows), cpu_count())
 
 
 def fast_stages(repeat: int, train: np.ndarray, test: np.ndarray) -> None:
@@ -69,6 +88,9 @@ def fast_stages(repeat: int, train: np.ndarray, test: np.ndarray) -> None:
         start = time.perf_counter()
         _, candidates = model._nearest_references(first, n_candidates)
         times[f"exact search for {n_candidates} candidates"] = time.perf_counter() - start
+        start = time.perf_counter()
+        search_product(model._knn._index, first)
+        times["(its product alone, nothing selected)"] = time.perf_counter() - start
         start = time.perf_counter()
         references, rows = model._candidate_pixels(candidates)
         model._second_stage(pixels.reshape(-1, 28, 28), references, rows, model.n_neighbors)
