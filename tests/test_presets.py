@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from knn_digits.models import PRESETS, DigitModel, load_model
+from knn_digits.models import PRESETS, DigitModel, as_images, load_model
+from knn_digits.neighbors import break_ties
+from knn_digits.tangent import tangent_distance
 
 FULL_RUN_ERRORS = {"fast": 119, "accurate": 52}  # of the 10,000 test digits, measured once
 # Of the last 10,000 training digits: docs/validation.md, docs/faster_presets.md.
@@ -99,3 +101,25 @@ def test_presets_reproduce_their_validation_errors(name: str, mnist_train) -> No
     model = DigitModel(name).fit(images[:50_000], labels[:50_000])
     errors = int(np.sum(model.predict(images[50_000:]) != labels[50_000:]))
     assert abs(errors - VALIDATION_ERRORS[name]) <= 3
+
+
+def test_fast_equals_its_plain_definition_on_validation_digits(mnist_train) -> None:
+    """``fast`` as its plain recipe, in numpy: the 20 nearest by exact PCA-30 distance (ties to
+    the lower index), re-ranked by tangent distance, 4 neighbours vote (ties to the nearest).
+    Its compiled search and selection must give the same neighbours and so the same digits."""
+    images, labels = mnist_train
+    model = DigitModel("fast").fit(images[:10_000], labels[:10_000])
+    queries = images[50_000:50_400]  # validation digits, never the test set
+    pixels = model._pixels(as_images(queries))
+    first = model._first_stage(pixels).astype(np.float64)
+    references = model._knn._index.reference.astype(np.float64)
+    distances = np.stack([((references - q) ** 2).sum(axis=1) for q in first])  # (400, 10,000)
+    nearest = np.argsort(distances, axis=1, kind="stable")[:, :20]
+    tangents = tangent_distance(
+        pixels.reshape(-1, 28, 28), model._train_pixels, nearest, sigma=0.75
+    )
+    voters = np.take_along_axis(nearest, np.argsort(tangents, axis=1, kind="stable")[:, :4], 1)
+    voter_labels = labels[voters]
+    votes = np.stack([np.bincount(row, minlength=10) for row in voter_labels])
+    np.testing.assert_array_equal(model.kneighbors(queries)[1], voters)
+    np.testing.assert_array_equal(model.predict(queries), break_ties(votes, voter_labels))

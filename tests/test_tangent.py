@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from knn_digits.features import as_float_images, augment
+from knn_digits.features import as_float_images, augment, blur, deskew
 from knn_digits.tangent import tangent_distance
 
 
@@ -88,6 +88,39 @@ def test_small_moves_lose_far_more_of_their_distance_than_other_digits(mnist_tra
                 assert td > 0.85 * l2
             else:
                 assert td < 0.8 * l2
+
+
+def float64_tangent_distance(query: np.ndarray, ref: np.ndarray, smooth: np.ndarray) -> float:
+    """The kernel's own recipe (its smoothing, gradients, Gram-Schmidt order) in float64."""
+    padded = np.pad(smooth.astype(np.float64), 1)
+    gx = 0.5 * (padded[1:-1, 2:] - padded[1:-1, :-2])
+    gy = 0.5 * (padded[2:, 1:-1] - padded[:-2, 1:-1])
+    v, u = (np.mgrid[:28, :28] - 13.5) / 13.5
+    basis: list[np.ndarray] = []
+    for t in [gx, gy, u * gx, v * gx, u * gy, v * gy, gx**2 + gy**2]:
+        t = t.ravel()
+        size = t @ t
+        for b in basis:
+            t = t - (t @ b) * b
+        if t @ t > 1e-12 and t @ t > 1e-6 * size:
+            basis.append(t / np.sqrt(t @ t))
+    error = (query - ref).ravel().astype(np.float64)
+    return float(np.sqrt(error @ error - sum((b @ error) ** 2 for b in basis)))
+
+
+@pytest.mark.parametrize("n_candidates", [1, 3, 20])
+def test_matches_its_recipe_in_float64_on_mnist(mnist_train, n_candidates: int) -> None:
+    """Prepared as ``fast`` prepares them; any number of candidates, fetched ahead or not."""
+    digits = blur(deskew(mnist_train[0][:60]), 0.5)
+    rng = np.random.default_rng(n_candidates)
+    cand = rng.integers(10, 60, size=(10, n_candidates))
+    got = tangent_distance(digits[:10], digits.reshape(60, -1), cand, sigma=0.75)
+    smooth = blur(digits[:10], 0.75)
+    expected = [
+        [float64_tangent_distance(digits[i], digits[j], smooth[i]) for j in cand[i]]
+        for i in range(10)
+    ]
+    np.testing.assert_allclose(got, expected, rtol=2e-5)
 
 
 @pytest.mark.parametrize(

