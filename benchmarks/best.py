@@ -193,8 +193,13 @@ def validate(n_queries: int) -> str:
     shared_best = predictions(stage.model, stage.distances(PRESETS["best"]), stage.near)[check]
     assert np.array_equal(best, shared_best), "the shared stage disagrees with DigitModel"
     fewest = min(errors for _, errors, _ in results)
-    label, _, _ = min((row for row in results if row[1] <= fewest + TIE), key=lambda row: row[2])
-    lines += ["", f"Rule's pick (fewest errors, ties within {TIE} to fewer comparisons): {label}."]
+    tied = [row for row in results if row[1] <= fewest + TIE]
+    label, _, _ = min(tied, key=lambda row: (row[2], row[1]))  # fewer comparisons, then errors
+    lines += [
+        "",
+        f"Rule's pick (fewest errors, ties within {TIE} to fewer comparisons, then fewer "
+        f"errors): {label}.",
+    ]
     return "\n".join(lines)
 
 
