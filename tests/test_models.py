@@ -89,6 +89,53 @@ def test_a_styled_presets_cache_key_follows_how_the_copies_are_drawn(monkeypatch
     assert styled.key() != before[1]
 
 
+def test_fields_added_later_leave_the_other_presets_keys_as_they_were() -> None:
+    """``accurate``'s cache (and every other preset's) stays valid: a field in LATER_FIELDS
+    enters the hash only when it is set."""
+    import hashlib
+    import json
+
+    for preset in models.PRESETS.values():
+        fields = dataclasses.asdict(preset)
+        if all(fields[name] == getattr(models.Preset, name) for name in models.LATER_FIELDS):
+            for name in models.LATER_FIELDS:
+                del fields[name]
+            if preset.styles:
+                fields["styles_version"] = styles.VERSION
+            text = json.dumps(fields, sort_keys=True)
+            assert preset.key() == hashlib.sha256(text.encode()).hexdigest()[:12]
+    accurate = get_preset("accurate")
+    keys = {accurate.key()}
+    keys.add(dataclasses.replace(accurate, more_angles=(12.0,)).key())
+    keys.add(dataclasses.replace(accurate, thicken=0.5).key())
+    assert len(keys) == 3
+
+
+def test_more_rotations_and_thicker_references_reach_the_second_stage(
+    mnist_train, monkeypatch
+) -> None:
+    from knn_digits import rerank
+
+    seen: list[dict] = []
+    real = rerank.idm_candidates
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["distortions"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rerank, "idm_candidates", spy)
+    preset = dataclasses.replace(get_preset("best"), rerank=40, distorted=5)
+    assert preset.more_angles and preset.thicken
+    model = DigitModel(preset).fit(mnist_train[0][:500], mnist_train[1][:500])
+    model.predict(mnist_train[0][500:503])
+    assert seen[-1] == {
+        "angles": (preset.rotate, -preset.rotate, preset.more_angles[0], -preset.more_angles[0]),
+        "shears": (preset.shear, -preset.shear),
+        "scales": (1 - preset.zoom, 1 + preset.zoom),
+        "thicken": (preset.thicken,),
+    }
+
+
 def test_presets_are_data() -> None:
     for name, preset in models.PRESETS.items():
         assert preset.name == name and preset.description

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from knn_digits.features import augment
-from knn_digits.rerank import PAD, idm_candidates, idm_distance, idm_features, idm_rerank
+from knn_digits.rerank import (
+    PAD,
+    distort,
+    idm_candidates,
+    idm_distance,
+    idm_features,
+    idm_rerank,
+    thicken,
+)
 
 
 def naive_idm(query: np.ndarray, ref: np.ndarray, warp: int = 2) -> float:
@@ -197,3 +205,78 @@ def test_idm_candidates_with_distortions_keeps_the_k_nearest(mnist_train, k: int
     got = idm_candidates(digits[:10], digits, cand, nearest=k, **kwargs)
     assert_same_nearest(plain, got, k)
     assert np.isinf(got).any()
+
+
+def naive_thicken(image: np.ndarray, share: float) -> np.ndarray:
+    """Each pixel mixed with the brightest of itself and its four neighbours (0 outside)."""
+    h, w = image.shape
+    out = np.zeros_like(image)
+    for y in range(h):
+        for x in range(w):
+            around = [image[y, x]] + [
+                image[y + dy, x + dx]
+                for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1))
+                if 0 <= y + dy < h and 0 <= x + dx < w
+            ]
+            out[y, x] = (1 - share) * image[y, x] + share * max(around)
+    return out
+
+
+@pytest.mark.parametrize("share", [0.5, 1.0])
+def test_thicken_equals_a_naive_per_pixel_loop(share: float) -> None:
+    images = blobs(2, 9, seed=31)
+    images[0, 0, 4] = 1.0  # ink on the border: outside the frame counts as blank
+    expected = np.stack([naive_thicken(image, share) for image in images])
+    np.testing.assert_allclose(thicken(images, share), expected, rtol=1e-6)
+
+
+def test_thicken_only_adds_ink_and_keeps_blank_and_full_images() -> None:
+    images = blobs(3, 28, seed=32)
+    np.testing.assert_array_equal(thicken(images, 0.0), images)
+    thick = thicken(images, 0.5)
+    assert np.all(thick >= images) and np.all(thick <= 1) and (thick > images).any()
+    assert np.all(thicken(np.zeros((1, 28, 28), np.float32), 1.0) == 0)
+    # uint8 in, float32 in [0, 1] out, as every image function here.
+    as_uint8 = np.rint(images * 255).astype(np.uint8)
+    np.testing.assert_allclose(thicken(as_uint8, 0.5), thicken(as_uint8 / 255, 0.5), atol=1e-6)
+
+
+def test_distort_gives_the_affine_blocks_then_the_thicker_ones() -> None:
+    images = blobs(3, 28, seed=33)
+    got = distort(images, {"angles": (12.0, -12.0), "thicken": (0.5, 1.0)})
+    expected = np.concatenate(
+        [augment(images, angles=(12.0, -12.0)), thicken(images, 0.5), thicken(images, 1.0)]
+    )
+    np.testing.assert_array_equal(got, expected)
+    only_thicker = distort(images, {"thicken": (0.5,), "angles": ()})
+    np.testing.assert_array_equal(only_thicker, thicken(images, 0.5))
+    with pytest.raises(ValueError, match="at least one distortion"):
+        distort(images, {"angles": (), "thicken": ()})
+
+
+def test_idm_candidates_tries_thicker_references_on_the_nearest() -> None:
+    refs = blobs(6, 28, seed=34)
+    queries = thicken(refs[[0, 2, 4]], 1.0)  # thick copies of three references
+    cand = np.array([[0, 1, 2, 3], [5, 4, 3, 2], [4, 1, 0, 5]])
+    plain = np.take_along_axis(idm_distance(queries, refs), cand, axis=1)
+    distortions = {"angles": (12.0,), "thicken": (1.0,)}
+    got = idm_candidates(queries, refs, cand, distortions=distortions, n_distorted=2)
+    to_variants = idm_distance(queries, distort(refs, distortions)).reshape(3, 2, 6).min(axis=1)
+    for i in range(3):
+        nearest = np.argsort(plain[i], kind="stable")[:2]
+        expected = plain[i].copy()
+        expected[nearest] = np.minimum(plain[i, nearest], to_variants[i, cand[i, nearest]])
+        np.testing.assert_allclose(got[i], expected, rtol=1e-6)
+    # A thick copy of a reference is at distance 0 from that reference drawn thicker.
+    assert got[0, 0] == 0 and got[2, 0] == 0
+
+
+@pytest.mark.parametrize("warp", [0, 1])
+def test_idm_candidates_uses_the_warp_it_is_given(warp: int) -> None:
+    refs = blobs(5, 28, seed=35)
+    queries = blobs(2, 28, seed=36)
+    cand = np.array([[0, 1, 2], [4, 3, 0]])
+    expected = np.take_along_axis(idm_distance(queries, refs, warp=warp), cand, axis=1)
+    got = idm_candidates(queries, refs, cand, warp=warp)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert (got > idm_candidates(queries, refs, cand)).all()  # a smaller warp costs more

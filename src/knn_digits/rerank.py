@@ -25,12 +25,16 @@ the same (``benchmarks/idm_abandon.py``: 10–17 % off the full stage on a quiet
 
 :func:`idm_candidates` is the whole second stage: IDM to every first-stage candidate, then, for
 the closest few, also to slightly rotated, sheared and scaled copies of them (the best match
-counts) — distorted references that IDM's independent ±2-pixel moves can't produce.
+counts) — distorted references that IDM's independent ±2-pixel moves can't produce — and, for
+the ``best`` preset, copies drawn with thicker strokes (:func:`thicken`).
 
 Which images: the ``accurate`` preset gives IDM the deskewed digits its first stage starts
 from. On validation that beat raw digits at every N and M tried (0.48 % against 0.58 % at
 best; docs/validation.md), although DESIGN.md's earlier 1-NN prototype on 5,000 queries had
 found deskewing no help.
+
+Warps beyond ±2 were tried for ``best`` (``docs/best.md``) and lost digits: with ±3 pixels
+every query pixel finds a look-alike somewhere, so :data:`MAX_WARP` stays 2.
 
 What is left out: the P2DHMDM's row constraints. Tangent distance, the cheaper second stage, is
 in :mod:`knn_digits.tangent`.
@@ -44,11 +48,21 @@ from typing import Any
 import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import ndimage
 
 from knn_digits.features import as_float_images, augment
 from knn_digits.neighbors import candidate_indices
 
-__all__ = ["MAX_WARP", "PAD", "idm_candidates", "idm_distance", "idm_features", "idm_rerank"]
+__all__ = [
+    "MAX_WARP",
+    "PAD",
+    "distort",
+    "idm_candidates",
+    "idm_distance",
+    "idm_features",
+    "idm_rerank",
+    "thicken",
+]
 
 #: Largest displacement per axis the kernel supports.
 MAX_WARP = 2
@@ -362,6 +376,51 @@ def idm_distance(queries: ArrayLike, refs: ArrayLike, *, warp: int = 2) -> NDArr
     return idm_rerank(qf, rf, cand, warp=warp)
 
 
+def thicken(images: ArrayLike, share: float) -> NDArray[np.float32]:
+    """Strokes drawn thicker: each pixel mixed with the brightest of itself and its four
+    neighbours, ``(1 − share) · x + share · dilated``.
+
+    IDM compares edges (Sobel channels), and a thin stroke's two edges sit closer together
+    than a thick one's: ±2-pixel moves absorb a small difference in pen width, not a large
+    one. MNIST's writers used many pens, so ``best`` also tries its nearest references
+    drawn thicker.
+
+    Parameters
+    ----------
+    images : array (n, h, w), uint8 or float in [0, 1]
+    share : float in [0, 1]; 0 returns the images, 1 the full one-pixel dilation
+
+    Returns
+    -------
+    ndarray (n, h, w), float32 in [0, 1]
+
+    >>> line = np.zeros((1, 5, 5), np.float32); line[0, :, 2] = 1
+    >>> thicken(line, 0.5)[0, 2].tolist()
+    [0.0, 0.5, 1.0, 0.5, 0.0]
+    """
+    x = as_float_images(images)
+    cross = np.array([[[0, 1, 0], [1, 1, 1], [0, 1, 0]]], bool)  # one image at a time
+    dilated = ndimage.grey_dilation(x, footprint=cross, mode="constant", cval=0.0)
+    return ((1 - share) * x + share * dilated).astype(np.float32)
+
+
+def distort(images: ArrayLike, distortions: Mapping[str, Sequence[Any]]) -> NDArray[np.float32]:
+    """Distorted copies of a stack, one block per distortion: the affine ones of
+    :func:`~knn_digits.features.augment` (``angles``, ``shears``, ``scales``, ``shifts``) in
+    its order, then one block per ``thicken`` share (:func:`thicken`).
+
+    Returns
+    -------
+    ndarray (n · n_distortions, h, w), float32; the originals are not included.
+    """
+    affine = {key: value for key, value in distortions.items() if key != "thicken"}
+    blocks = [augment(images, **affine)] if any(affine.values()) else []
+    blocks += [thicken(images, share) for share in distortions.get("thicken", ())]
+    if not blocks:
+        raise ValueError(f"expected at least one distortion, got {dict(distortions)}")
+    return np.concatenate(blocks)
+
+
 def idm_candidates(
     queries: ArrayLike,
     references: NDArray[np.uint8] | NDArray[np.float32],
@@ -382,8 +441,9 @@ def idm_candidates(
         index; only the candidates are converted, so uint8 training images need no float copy
     candidates : int array (n_query, n_candidates)
     warp : displacement range of IDM, see :func:`idm_rerank`
-    distortions : keyword arguments of :func:`~knn_digits.features.augment` (``angles``,
-        ``shears``, ``scales``, ``shifts``), e.g. ``{"angles": (8, -8)}``
+    distortions : what :func:`distort` takes: keyword arguments of
+        :func:`~knn_digits.features.augment` (``angles``, ``shears``, ``scales``, ``shifts``)
+        and ``thicken`` (shares, :func:`thicken`), e.g. ``{"angles": (8, -8)}``
     n_distorted : the distortions are tried on each query's ``n_distorted`` nearest candidates
         by plain IDM only — the far ones would not win anyway, and this keeps the cost at
         ``n_candidates + n_distortions · n_distorted`` comparisons per query
@@ -405,7 +465,7 @@ def idm_candidates(
     """
     query_images = as_float_images(queries)
     cand = candidate_indices(candidates, len(query_images))
-    m = min(n_distorted, cand.shape[1]) if distortions else 0
+    m = min(n_distorted, cand.shape[1]) if distortions and any(distortions.values()) else 0
     keep = None if nearest is None else max(nearest, m)
     out = np.empty(cand.shape, np.float32)
     chunk_size = max(1, chunk_pairs // max(1, cand.shape[1]))
@@ -414,13 +474,13 @@ def idm_candidates(
         qf = idm_features(query_images[rows])  # (b, 2, H, W)
         uniq, inverse = np.unique(cand[rows], return_inverse=True)
         rf = idm_features(references[uniq])  # (u, 2, H, W), the candidates of this chunk
-        dist = idm_rerank(qf, rf, inverse.reshape(-1, cand.shape[1]), nearest=keep)
+        dist = idm_rerank(qf, rf, inverse.reshape(-1, cand.shape[1]), warp=warp, nearest=keep)
         if distortions and m > 0:
             near = np.argsort(dist, axis=1, kind="stable")[:, :m]  # (b, m) positions
             uniq_near, inv_near = np.unique(
                 np.take_along_axis(cand[rows], near, axis=1), return_inverse=True
             )
-            variants = augment(references[uniq_near], **distortions)  # (V·u, h, w)
+            variants = distort(references[uniq_near], distortions)  # (V·u, h, w)
             n_var = len(variants) // len(uniq_near)
             # Candidate v·u + i is distortion v of unique near candidate i.
             var_cand = inv_near.reshape(-1, 1, m) + len(uniq_near) * np.arange(n_var)[:, None]
@@ -429,7 +489,7 @@ def idm_candidates(
             if nearest is not None and nearest < cand.shape[1]:
                 bound = np.partition(dist, nearest - 1, axis=1)[:, nearest - 1]
             var_dist = idm_rerank(
-                qf, idm_features(variants), var_cand.reshape(len(qf), -1), bound=bound
+                qf, idm_features(variants), var_cand.reshape(len(qf), -1), warp=warp, bound=bound
             )
             best_var = var_dist.reshape(len(qf), n_var, m).min(axis=1)  # (b, m)
             np.put_along_axis(
