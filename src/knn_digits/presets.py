@@ -161,9 +161,11 @@ PRESETS: dict[str, Preset] = {
         ),
         # For MNIST alone, as slow as it needs to be (docs/best.md, benchmarks/best.py):
         # `accurate` without the styled references (they cost MNIST digits) and its cascade,
-        # its 30 nearest also rotated by ±12° and drawn thicker. Validation: see docs/best.md.
-        # Spelled out rather than derived from `accurate`: its figures were measured with
-        # exactly these values, and a change to `accurate` must not move them unseen.
+        # its 30 nearest also rotated by ±12° and drawn thicker (found here first; `accurate`
+        # took them later, so today the styles and the cascade are the whole difference).
+        # Validation: see docs/best.md. Spelled out rather than derived from `accurate`: its
+        # figures were measured with exactly these values, and a change to `accurate` must not
+        # move them unseen.
         Preset(
             "best",
             "deskew + PCA-50 → 1000 candidates re-ranked by IDM for every digit, 30 nearest "

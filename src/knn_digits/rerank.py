@@ -25,8 +25,8 @@ the same (``benchmarks/idm_abandon.py``: 10–17 % off the full stage on a quiet
 
 :func:`idm_candidates` is the whole second stage: IDM to every first-stage candidate, then, for
 the closest few, also to slightly rotated, sheared and scaled copies of them (the best match
-counts) — distorted references that IDM's independent ±2-pixel moves can't produce — and, for
-the ``best`` preset, copies drawn with thicker strokes (:func:`thicken`).
+counts) — distorted references that IDM's independent ±2-pixel moves can't produce — and, in
+``accurate`` and ``best``, copies drawn with thicker strokes (:func:`thicken`).
 
 Which images: the ``accurate`` preset gives IDM the deskewed digits its first stage starts
 from. On validation that beat raw digits at every N and M tried (0.48 % against 0.58 % at
@@ -382,8 +382,8 @@ def thicken(images: ArrayLike, share: float) -> NDArray[np.float32]:
 
     IDM compares edges (Sobel channels), and a thin stroke's two edges sit closer together
     than a thick one's: ±2-pixel moves absorb a small difference in pen width, not a large
-    one. MNIST's writers used many pens, so ``best`` also tries its nearest references
-    drawn thicker.
+    one. MNIST's writers used many pens, so ``best`` (and since, ``accurate``) also tries its
+    nearest references drawn thicker.
 
     Parameters
     ----------
