@@ -458,6 +458,39 @@ def test_strokes_give_the_same_digit_at_any_brush_size_and_place(
     assert similarity_up_to_a_pixel(strokes_to_mnist(FOUR), strokes_to_mnist(SEVEN)) < 0.6
 
 
+def holes(image: np.ndarray) -> int:
+    """How many enclosed pockets of background (the loops) a 28×28 digit has at half ink."""
+    _, count = ndimage.label(np.pad(image < 0.5, 1, constant_values=True))
+    return count - 1
+
+
+_LOOP = np.linspace(0, 2 * np.pi, 40)
+NINE = [  # a round head, then the tail straight down from its right side
+    np.stack([100 + 40 * np.cos(_LOOP), 260 + 40 * np.sin(_LOOP)], axis=1),
+    np.array([[140, 260], [140, 0]]),
+]
+
+
+def test_a_loop_the_thick_brush_filled_is_carved_out_again() -> None:
+    # The 36 px brush on a small 9 fills its head: no hole is left in the ink to erode open, and
+    # the thick path made a dot on a stroke (read 3, 7 or 1). The medium brush keeps the hole.
+    thick = render_strokes(NINE, size=120, brush_radius=18)[:, :, 3].astype(np.float32) / 255
+    assert holes(thick) == 0  # the brush really filled it
+    medium = render_strokes(NINE, size=120, brush_radius=10)[:, :, 3].astype(np.float32) / 255
+    assert holes(normalize_digit(medium)) == 1
+    assert holes(normalize_digit(thick)) == 1
+
+
+@pytest.mark.parametrize("flag_start", [(0, 200), (0, 180), (10, 210)])
+def test_a_filled_corner_is_not_carved_into_a_loop(flag_start: tuple[int, int]) -> None:
+    # A flagged 1's sharp corner is as deep as a filled loop under a thick brush, but the
+    # skeleton passes through it; carving it made the 1 a 4 or a 9.
+    one = [np.array([flag_start, [110, 300], [110, 0]])]
+    for size in (90, 100, 110):
+        ink = render_strokes(one, size=size, brush_radius=18)[:, :, 3].astype(np.float32) / 255
+        assert holes(normalize_digit(ink)) == 0
+
+
 def test_strokes_are_drawn_where_and_as_large_as_asked() -> None:
     layer = render_strokes(SEVEN, canvas=(400, 300), size=200, brush_radius=5, centre=(150, 140))
     assert layer.shape == (300, 400, 4) and layer.dtype == np.uint8

@@ -10,7 +10,8 @@ in a corner or the centre, all give nearly the same 28×28 image::
                    ──► crop to the ink, binary, longer side 80 px
                    ──► skeleton (the pen's path)                       skeletonize
                    ──► redraw with a round pen as wide as MNIST's strokes
-                       (or, for a thick brush or bold scan, erode to that width)
+                       (or, for a thick brush or bold scan, carve out the loops it
+                       filled, then erode to that width)
                    ──► fit the longer side to 20 px (area averaging)
                    ──► paste into 28×28, centre of mass at (14, 14)    normalize_digit
 
