@@ -17,7 +17,10 @@ a drawing read as two digits is wrong, and counted under "cut in two"):
 
 Split: ``--split tune`` is pen writers 1–20 and the scans of ``optdigits-orig.tra``; ``confirm``
 is writers 21–30 and ``optdigits-orig.cv``. The scan files carry no writer ids, and both hold
-the same 30 writers, so the scan split is by digit, not by writer.
+the same 30 writers, so the scan split is by digit, not by writer. ``tune-1`` and ``tune-2``
+halve the tune split (writers 1–10 with the even-numbered tune scans, 11–20 with the odd), so
+that ``--split tune-2 --writers-as-references tune-1`` (and the other way round) measures what
+other writers add without the confirm writers.
 
 Run: ``python benchmarks/real_handwriting.py [--split confirm] [--preset accurate]
 [--sheet mistakes.png] [--markdown table.md] [--writers-as-references tune]``; the last adds
@@ -37,6 +40,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -55,9 +59,23 @@ from knn_digits.preprocess import (
 DEFAULT_REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 CANVAS = (400, 400)
 BRUSH_WIDTHS = {"thin": 8, "medium": 20, "thick": 36}  # px on the 400 px canvas
+
+
+class Split(NamedTuple):
+    """Pen writers to read, the optdigits file of scans, and which of its scans."""
+
+    writers: range
+    scans: str
+    scan_rows: slice = slice(None)
+
+
 SPLITS = {
-    "tune": (range(1, 21), "optdigits-orig.tra.gz"),
-    "confirm": (range(21, 31), "optdigits-orig.cv.gz"),
+    "tune": Split(range(1, 21), "optdigits-orig.tra.gz"),
+    "confirm": Split(range(21, 31), "optdigits-orig.cv.gz"),
+    # The tune writers in two halves, to choose how other writers' digits join the references
+    # without reading the confirm writers: one half as references, the other read.
+    "tune-1": Split(range(1, 11), "optdigits-orig.tra.gz", slice(0, None, 2)),
+    "tune-2": Split(range(11, 21), "optdigits-orig.tra.gz", slice(1, None, 2)),
 }
 
 
@@ -124,13 +142,13 @@ def _brush_name(width: int) -> str:
 
 
 def scan_samples(
-    realdata: Path, file: str, side: int, folder: Path, rng: np.random.Generator, limit: int
+    realdata: Path, split: Split, side: int, folder: Path, rng: np.random.Generator, limit: int
 ) -> list[Sample]:
-    """optdigits scans written as PNG files of ``side`` px, dark ink on white, to upload."""
-    bitmaps, labels = read_scans(realdata / file)
-    order = np.arange(len(labels))
+    """The split's optdigits scans as PNG files of ``side`` px, dark ink on white, to upload."""
+    bitmaps, labels = read_scans(realdata / split.scans)
+    order = np.arange(len(labels))[split.scan_rows]
     if limit:
-        order = np.sort(rng.permutation(len(labels))[:limit])
+        order = np.sort(rng.permutation(order)[:limit])
     samples = []
     for i in order:
         paper = np.where(bitmaps[i], 0, 255).astype(np.uint8)
@@ -278,7 +296,9 @@ def table(results: list[Result], preset: str, split: str, seconds: float) -> str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--realdata", type=Path, default=DEFAULT_REALDATA, metavar="DIR")
-    parser.add_argument("--split", choices=[*SPLITS, "all"], default="tune")
+    parser.add_argument(
+        "--split", choices=[*SPLITS, "all"], default="tune", help="all: tune and confirm"
+    )
     parser.add_argument("--preset", default=DEFAULT_PRESET)
     parser.add_argument(
         "--references",
@@ -303,12 +323,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (args.realdata / "pendigits-orig.tra.gz").is_file():
         parser.error(f"{args.realdata}: no pendigits-orig.tra.gz (give --realdata DIR)")
-    splits = list(SPLITS) if args.split == "all" else [args.split]
-    writers = [w for s in splits for w in SPLITS[s][0]]
-    scan_files = [SPLITS[s][1] for s in splits]
-
-    if args.writers_as_references in splits:
-        parser.error("--writers-as-references must not name a split being read")
+    splits = [SPLITS[s] for s in (("tune", "confirm") if args.split == "all" else [args.split])]
+    writers = [w for split in splits for w in split.writers]
+    if args.writers_as_references and set(SPLITS[args.writers_as_references].writers) & set(
+        writers
+    ):
+        parser.error("--writers-as-references must not name writers being read")
 
     start = time.perf_counter()
     rng = np.random.default_rng(args.seed)
@@ -316,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="real-handwriting-") as folder:
         references = list(args.references)
         if args.writers_as_references:
-            extra = SPLITS[args.writers_as_references][0]
+            extra = SPLITS[args.writers_as_references].writers
             references.append(write_unipen(args.realdata, extra, Path(folder) / "writers.dat"))
         service = DigitService(load_model(args.preset, references=references))
         conditions: list[list[Sample]] = [
@@ -327,8 +347,8 @@ def main(argv: list[str] | None = None) -> int:
             conditions.append(
                 [
                     s
-                    for file in scan_files
-                    for s in scan_samples(args.realdata, file, side, Path(folder), rng, args.limit)
+                    for split in splits
+                    for s in scan_samples(args.realdata, split, side, Path(folder), rng, args.limit)
                 ]
             )
         for samples in conditions:

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from knn_digits import paths
+from knn_digits import paths, references
 from knn_digits.cli import main
 from knn_digits.datasets import read_pen_digits, write_idx
 from knn_digits.errors import DataError
 from knn_digits.models import load_model, to_uint8
 from knn_digits.preprocess import image_to_mnist, load_image, strokes_to_mnist
-from knn_digits.references import load_references
+from knn_digits.references import PEN_BRUSH_RADII, load_references, references_checksum
 
 PEN_FILE = """.SEGMENT DIGIT    0 ? "1"
 .COMMENT 1 12  224
@@ -50,12 +50,20 @@ def test_idx_references_are_read_with_their_labels(tmp_path: Path, mnist_test) -
 
 
 def test_pen_references_are_drawn_as_the_app_reads_drawings(tmp_path: Path) -> None:
+    """Each pen digit once per brush of PEN_BRUSH_RADII, thin to thick, as a drawing is read."""
     path = tmp_path / "pen.dat"
     path.write_text(PEN_FILE)
     images, labels = load_references([path])
-    assert labels.tolist() == [1, 7]
-    for image, digit in zip(images, read_pen_digits(path), strict=True):
-        np.testing.assert_array_equal(image, to_uint8(strokes_to_mnist(digit.strokes)))
+    assert len(PEN_BRUSH_RADII) == 3
+    assert labels.tolist() == [1, 7] * 3
+    digits = read_pen_digits(path)
+    drawn = [(radius, digit) for radius in PEN_BRUSH_RADII for digit in digits]
+    for image, (radius, digit) in zip(images, drawn, strict=True):
+        np.testing.assert_array_equal(
+            image, to_uint8(strokes_to_mnist(digit.strokes, brush_radius=radius))
+        )
+    # A thick brush's 7 is not its thin brush's 7 (before the erosion to MNIST's width).
+    assert not np.array_equal(images[1], images[5])
 
 
 def test_damaged_references_name_the_file(tmp_path: Path, mnist_test) -> None:
@@ -77,7 +85,7 @@ def test_references_join_the_model_and_key_its_cache(tmp_path: Path, monkeypatch
     pen = tmp_path / "pen.dat"
     pen.write_text(PEN_FILE)
     model = load_model("raw", references=[pen])
-    assert len(model.train_labels_) == 60_002
+    assert len(model.train_labels_) == 60_006  # two digits, three brushes
     assert model.train_labels_[-2:].tolist() == [1, 7]
     cached = set(paths.cache_dir().glob("raw-*-refs-*.npz"))
     pen.write_text(PEN_FILE.replace('"7"', '"2"').replace("7 12", "2 12"))
@@ -100,3 +108,12 @@ def test_cli_references_round_trip(tmp_path: Path, mnist_test, capsys) -> None:
     assert json.loads(capsys.readouterr().out)[0]["digit"] == 3
     assert main([*command[:-1], str(tmp_path / "nope-images-idx3-ubyte")]) == 1
     assert "nope-images-idx3-ubyte: no such file" in capsys.readouterr().err
+
+
+def test_a_new_way_of_drawing_pen_files_keys_a_new_cache(tmp_path: Path, monkeypatch) -> None:
+    """Pen files drawn differently (another PEN_DRAWING_VERSION) never reuse a cached model."""
+    pen = tmp_path / "pen.dat"
+    pen.write_text(PEN_FILE)
+    before = references_checksum([pen])
+    monkeypatch.setattr(references, "PEN_DRAWING_VERSION", references.PEN_DRAWING_VERSION + 1)
+    assert references_checksum([pen]) != before

@@ -6,7 +6,8 @@ real handwriting by 2–3 points. ``--references PATH ...`` (app, evaluate, pred
 - IDX image files (EMNIST digits, QMNIST, exported samples), each beside its labels file of the
   same name with ``images``/``idx3`` replaced by ``labels``/``idx1``;
 - UNIPEN files (pendigits, UNIPEN; gz or plain), whose pen strokes are drawn and read exactly as
-  the app reads a drawing (:func:`~knn_digits.preprocess.strokes_to_mnist`).
+  the app reads a drawing (:func:`~knn_digits.preprocess.strokes_to_mnist`), once with each
+  brush of :data:`PEN_BRUSH_RADII`.
 
 The files' checksum is part of the model's cache key, so the drawing of pen files is paid once.
 """
@@ -29,6 +30,15 @@ from .preprocess import strokes_to_mnist
 __all__ = ["load_references", "references_checksum"]
 
 _IDX_IMAGES_MAGIC = b"\x00\x00\x08\x03"  # unsigned bytes, three dimensions
+
+#: Each pen digit joins the references drawn with a thin, a medium and a thick brush (radii in
+#: px on the app's 400 px canvas): a drawing is read from its ink, and a thick brush fills loops
+#: and rounds corners that a medium one keeps. One tune half as references for the other (1,000
+#: drawings per brush, docs/real_handwriting.md): pen misreads 59 → 48 and 41 → 37.
+PEN_BRUSH_RADII = (4.0, 10.0, 18.0)
+#: Part of the cache key, so a model cached before pen files were drawn this way is refitted
+#: (version 1 drew them with one medium brush).
+PEN_DRAWING_VERSION = 2
 
 
 def _head(path: Path) -> bytes:
@@ -74,8 +84,15 @@ def _read_pen_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     digits = read_pen_digits(path)
     if not digits:
         raise DataError(f"{path}: no labelled digits")
-    images = np.stack([to_uint8(strokes_to_mnist(digit.strokes)) for digit in digits])
-    return images, np.array([digit.label for digit in digits], np.int64)
+    images = np.stack(
+        [
+            to_uint8(strokes_to_mnist(digit.strokes, brush_radius=radius))
+            for radius in PEN_BRUSH_RADII
+            for digit in digits
+        ]
+    )
+    labels = np.array([digit.label for digit in digits], np.int64)
+    return images, np.tile(labels, len(PEN_BRUSH_RADII))
 
 
 def load_references(
@@ -99,7 +116,7 @@ def load_references(
 
 def references_checksum(paths: Sequence[str | os.PathLike[str]]) -> str:
     """A short hash of the files' bytes (and an IDX file's labels): the cache key's part."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"pen drawing {PEN_DRAWING_VERSION}".encode())
     for path in map(Path, paths):
         if not path.is_file():
             raise DataError(f"{path}: no such file")

@@ -125,14 +125,18 @@ def _brush_layer(path: np.ndarray, brush_radius: float) -> np.ndarray:
     return layer
 
 
-def strokes_to_mnist(strokes: Sequence[np.ndarray], *, y_up: bool = True) -> np.ndarray:
+def strokes_to_mnist(
+    strokes: Sequence[np.ndarray], *, brush_radius: float = 8, y_up: bool = True
+) -> np.ndarray:
     """Pen strokes → (28, 28) float32 in [0, 1], as the app reads them drawn on its canvas.
 
-    The strokes are drawn as a medium brush draws them on a 400 px canvas and read back
-    through :func:`~knn_digits.preprocess.normalize_digit`: labelled pen data added to the
-    model then looks exactly like a drawing of the same strokes.
+    The strokes are drawn with a brush of ``brush_radius`` px (default: a medium brush) on a
+    400 px canvas and read back through :func:`~knn_digits.preprocess.normalize_digit`:
+    labelled pen data added to the model then looks exactly like a drawing of the same strokes.
     """
-    layer = render_strokes(strokes, canvas=(400, 400), size=280, brush_radius=8, y_up=y_up)
+    layer = render_strokes(
+        strokes, canvas=(400, 400), size=280, brush_radius=brush_radius, y_up=y_up
+    )
     return normalize_digit(layer[:, :, 3].astype(np.float32) / 255)
 
 
