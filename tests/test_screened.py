@@ -121,24 +121,25 @@ def test_bound_never_falls_below_a_score_beyond_the_slack(digits30) -> None:
     X, Q = digits30
     refs = screened.ScreenedReferences(X)
     rotated = refs.rotate(Q[:2])
-    head = refs.head[5]  # a chunk of 256 references
-    slots = np.arange(5 * 256, 6 * 256)
+    size = screened._CHUNK
+    head = refs.head[5]  # a chunk of references
+    slots = np.arange(5 * size, 6 * size)
     points = refs.rows[slots, : X.shape[1]].astype(np.float64)
-    scores = rotated.astype(np.float64) @ points.T - 0.5 * (points**2).sum(axis=1)  # (2, 256)
+    scores = rotated.astype(np.float64) @ points.T - 0.5 * (points**2).sum(axis=1)  # (2, size)
     side = np.empty((2, screened.HEAD + 2), np.float32)
     side[:, : screened.HEAD] = rotated[:, : screened.HEAD]
     side[:, screened.HEAD] = np.linalg.norm(rotated[:, screened.HEAD :], axis=1)
     side[:, -1] = 1
     sq_norms = (rotated.astype(np.float64) ** 2).sum(axis=1)
     slacks = screened.SLACK * (sq_norms + refs.max_sq_norm)
-    marks = np.zeros(512, np.uint8)
-    for rank in range(0, 256, 5):
+    marks = np.zeros(2 * size, np.uint8)
+    for rank in range(0, size, 5):
         taus = np.sort(scores, axis=1)[:, rank]
         screened._mark_pair(side, head, taus[0] - slacks[0], taus[1] - slacks[1], marks)
         for query in range(2):
             reached = scores[query] >= taus[query]
-            assert marks[256 * query : 256 * (query + 1)][reached].all()
-    assert marks.sum() < 512  # and the bound does rule references out
+            assert marks[size * query : size * (query + 1)][reached].all()
+    assert marks.sum() < 2 * size  # and the bound does rule references out
 
 
 def test_added_references_are_found(digits30) -> None:

@@ -10,10 +10,11 @@ split each point into its first ``HEAD`` coordinates and the rest; then
 
 (Cauchy–Schwarz on the tail), and the larger s, the nearer r. The bound is a product of
 ``HEAD + 2`` columns, ``[q_h, ‖q_t‖, 1] · [r_h, ‖r_t‖, −½‖r‖²]``. The references are cut
-into chunks of 256, stored column by column, and a pair of queries is bounded against a chunk
+into chunks of 512, stored column by column, and a pair of queries is bounded against a chunk
 in one vector loop (each column loaded once for both, two independent sums in flight), marking
-the references whose bound reaches the query's running m-th best score τ. Only those (2–3 in
-100 on MNIST's PCA-30) are scored in full, from a row of all d coordinates. τ starts tight:
+the references whose bound reaches the query's running m-th best score τ. Only those (about 1
+in 100 on MNIST's PCA-30, with 10 head axes) are scored in full, from a row of all d
+coordinates. τ starts tight:
 the queries are grouped by the nearest of a few dozen random centres, and each group first
 scores its own cell's references in full. A group of 64 queries shares each chunk while it is
 in cache.
@@ -35,12 +36,15 @@ import numpy as np
 
 from .parallel import cpu_count, run_blocks, single_threaded_blas
 
-HEAD = 8  # coordinates in the bound; the kernel is compiled for this many
+# Head axes in the bound (the kernel is compiled for this many): on fast's PCA-30, 8 left
+# ~1,000 of 50,000 references a query to score in full, 10 ~520, 12 ~300, but with 12 the
+# pair of queries' sums no longer fit the vector registers and the bound cost twice as much.
+HEAD = 10
 MIN_FEATURES = HEAD + 4  # with fewer, the bound saves too little of the full score
 GIVE_UP = 1 / 16  # share of pairs marked beyond which brute force is cheaper
 SLACK = 1e-4  # relative to ‖q‖² + max‖r‖²: ten times float32's worst error on a score
 _WIDTH = HEAD + 2  # columns of the bound's product: [q_h, ‖q_t‖, 1]
-_CHUNK = 256  # references bounded together
+_CHUNK = 512  # references bounded together (256: ~5 % slower; 1,024: no faster)
 _ROW_BLOCK = 16  # a full row's length is padded to a multiple of this (one vector)
 _CELL_SIZE = 1536  # references per cell: the own cell gives a τ near the final one
 _MAX_CELLS = 64
@@ -55,7 +59,7 @@ class ScreenedReferences:
     reference : array of shape (n_ref, d) float32, ``d >= MIN_FEATURES``.
     seed : picks the random cell centres (results never depend on it).
 
-    ``head`` (n_chunks, HEAD + 2, 256) holds each chunk's bound columns, one row per
+    ``head`` (n_chunks, HEAD + 2, 512) holds each chunk's bound columns, one row per
     column, so that the kernel's loop over references is a vector loop; ``rows``
     (n_slots, d + 1, padded) each reference's ``[r, −½‖r‖²]`` for its full score. References
     are stored cell by cell; ``order`` maps a slot back to its index.
@@ -176,8 +180,8 @@ def _row_length(d: int) -> int:
 
 @numba.njit(nogil=True, fastmath=True, cache=True)
 def _mark_pair(pair, head, tau, tau2, marks):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """marks[j] = b(pair[0], r_j) >= tau, marks[256 + j] = b(pair[1], r_j) >= tau2, for the
-    chunk's 256 references: one vector loop, each column loaded once for both queries (two
+    """marks[j] = b(pair[0], r_j) >= tau, marks[512 + j] = b(pair[1], r_j) >= tau2, for the
+    chunk's 512 references: one vector loop, each column loaded once for both queries (two
     independent sums hide the multiply-add latency: 2.3× one query at a time, measured; more
     queries or columns at once spill registers and run slower)."""
     for j in range(_CHUNK):
@@ -226,6 +230,30 @@ def _offer(kept, index, score, reference):  # type: ignore[no-untyped-def]  # pr
     kept[t], index[t] = score, reference
 
 
+@numba.njit(nogil=True, fastmath=True, cache=True)
+def _marked(scores, tau, marks, words, positions):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """The places of the scores that reach τ, into ``positions``; returns how many."""
+    for j in range(_CHUNK):
+        marks[j] = scores[j] >= tau
+    for j in range(_CHUNK, len(marks)):
+        marks[j] = 0
+    return _positions(marks, words, positions)
+
+
+@numba.njit(nogil=True, cache=True)
+def _positions(marks, words, positions):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """The places of the nonzero ``marks`` (``words``: the same bytes, 8 at a time), in
+    order, into ``positions``; returns how many. Branches only on words, not on marks."""
+    found = 0
+    for w in range(len(words)):
+        if words[w] == 0:
+            continue
+        for position in range(8 * w, 8 * w + 8):
+            positions[found] = position
+            found += marks[position]
+    return found
+
+
 @numba.njit(nogil=True, cache=True)
 def _search_group(  # type: ignore[no-untyped-def]
     side, full, slacks, head, rows, order, first, stop, kept, index
@@ -240,6 +268,7 @@ def _search_group(  # type: ignore[no-untyped-def]
     marks = np.zeros(2 * _CHUNK, np.uint8)
     words = marks.view(np.uint64)
     positions = np.empty(2 * _CHUNK, np.int64)
+    scores = np.empty(_CHUNK, np.float32)
     marked = 0
     for step in range(head.shape[0]):
         own = step < stop - first
@@ -248,20 +277,18 @@ def _search_group(  # type: ignore[no-untyped-def]
         base = chunk * _CHUNK
         if own:  # every reference scored: τ starts at −inf, nearly all would be marked
             for q in range(len(side)):
-                for j in range(base, base + _CHUNK):
-                    _offer(kept[q], index[q], _score(full[q], rows[j]), order[j])
+                for j in range(_CHUNK):
+                    scores[j] = _score(full[q], rows[base + j])
+                found = _marked(scores, kept[q, 0], marks, words, positions)
+                for e in range(found):
+                    j = positions[e]
+                    _offer(kept[q], index[q], scores[j], order[base + j])
             continue
         for i in range(0, len(side), 2):
             # A score can round above its bound: rule out only what is below τ by the slack.
             tau, tau2 = kept[i, 0] - slacks[i], kept[i + 1, 0] - slacks[i + 1]
             _mark_pair(side[i : i + 2], head[chunk], tau, tau2, marks)
-            found = 0
-            for w in range(2 * _CHUNK // 8):
-                if words[w] == 0:
-                    continue
-                for position in range(8 * w, 8 * w + 8):  # without a branch per mark
-                    positions[found] = position
-                    found += marks[position]
+            found = _positions(marks, words, positions)
             marked += found
             for e in range(found):
                 q = i + positions[e] // _CHUNK  # which query of the pair
