@@ -46,8 +46,8 @@ SLACK = 1e-4  # relative to ‖q‖² + max‖r‖²: ten times float32's worst 
 _WIDTH = HEAD + 2  # columns of the bound's product: [q_h, ‖q_t‖, 1]
 _CHUNK = 512  # references bounded together (256: ~5 % slower; 1,024: no faster)
 _ROW_BLOCK = 16  # a full row's length is padded to a multiple of this (one vector)
-_CELL_SIZE = 1536  # references per cell: the own cell gives a τ near the final one
-_MAX_CELLS = 64
+_CELL_SIZE = 768  # references per cell: the own cell gives a τ near the final one
+_MAX_CELLS = 128
 _GROUP = 64  # queries that share each chunk while it is in cache
 
 
