@@ -63,6 +63,7 @@ def test_auto_screens_few_features_with_many_references(digits30) -> None:
     X, _ = digits30
     assert NeighborIndex(X)._screen is not None  # 30 features, 10,000 references
     assert NeighborIndex(X[:4000])._screen is None  # too few references to pay
+    assert NeighborIndex(np.hstack([X, X[:, :20]]))._screen is None  # 50, as accurate's PCA
     assert NeighborIndex(X, "cosine")._screen is None
     assert NeighborIndex(X, algorithm="brute")._screen is None
     assert NeighborIndex(X[:, :8], algorithm="screened")._screen is None  # too few features

@@ -36,9 +36,10 @@ Metric = Literal["euclidean", "manhattan", "cosine", "minkowski"]
 Algorithm = Literal["auto", "brute", "pruned", "screened"]
 ALGORITHMS = ("auto", "brute", "pruned", "screened")
 # "auto" screens Euclidean data of screened.MIN_FEATURES to this many features, with at least
-# SCREEN_MIN_REFERENCES references and at most SCREEN_MAX_CANDIDATES candidates a query (the
-# first stage of the fast preset: PCA-30, 20 + 8 candidates, 60,000 references).
-SCREEN_MAX_FEATURES = 64
+# SCREEN_MIN_REFERENCES references and at most SCREEN_MAX_CANDIDATES candidates a query: what
+# it was measured on, the first stage of the fast preset (PCA-30, 20 + 8 candidates, 60,000
+# references). accurate's PCA-50 with 1,008 candidates stays with brute force.
+SCREEN_MAX_FEATURES = 32
 SCREEN_MIN_REFERENCES = 8192
 SCREEN_MAX_CANDIDATES = 64
 

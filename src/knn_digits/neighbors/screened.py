@@ -35,6 +35,7 @@ import numba
 import numpy as np
 
 from .parallel import cpu_count, run_blocks, single_threaded_blas
+from .select import replace_weakest
 
 # Head axes in the bound (the kernel is compiled for this many): on fast's PCA-30, 8 left
 # ~1,000 of 50,000 references a query to score in full, 10 ~520, 12 ~300, but with 12 the
@@ -207,27 +208,10 @@ def _score(full, row):  # type: ignore[no-untyped-def]  # pragma: no cover - com
 
 @numba.njit(nogil=True, cache=True)
 def _offer(kept, index, score, reference):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """Keep (score, reference) if it beats the weakest of the min-heap ``kept`` (the higher
-    score first, then the lower index). The weakest sits at the root; the newcomer sinks."""
-    if score < kept[0] or (score == kept[0] and reference >= index[0]):
-        return
-    n = len(kept)
-    t = 0
-    while True:
-        child = 2 * t + 1
-        if child >= n:
-            break
-        other = child + 1
-        if other < n and (
-            kept[other] < kept[child]
-            or (kept[other] == kept[child] and index[other] > index[child])
-        ):
-            child = other
-        if kept[child] > score or (kept[child] == score and index[child] < reference):
-            break
-        kept[t], index[t] = kept[child], index[child]
-        t = child
-    kept[t], index[t] = score, reference
+    """Keep (score, reference) if it beats the weakest of the min-heap ``kept``: a higher
+    score, or an equal one with a lower index."""
+    if score > kept[0] or (score == kept[0] and reference < index[0]):
+        replace_weakest(kept, index, score, reference)
 
 
 @numba.njit(nogil=True, fastmath=True, cache=True)
