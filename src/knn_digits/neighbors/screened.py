@@ -14,10 +14,9 @@ into chunks of 512, stored column by column, and a pair of queries is bounded ag
 in one vector loop (each column loaded once for both, two independent sums in flight), marking
 the references whose bound reaches the query's running m-th best score τ. Only those (about 1
 in 100 on MNIST's PCA-30, with 10 head axes) are scored in full, from a row of all d
-coordinates. τ starts tight:
-the queries are grouped by the nearest of a few dozen random centres, and each group first
-scores its own cell's references in full. A group of 64 queries shares each chunk while it is
-in cache.
+coordinates. τ starts tight: the queries are grouped by the nearest of a few dozen random
+centres (cells of ~768 references), and each group first scores its own cell's references in
+full. A group of 64 queries shares each chunk while it is in cache.
 
 Rounding: the bound is computed in float32, so a reference is ruled out only when its bound
 is below τ by more than a slack of ``SLACK``·(‖q‖² + max‖r‖²) (centred), far beyond float32's
@@ -100,8 +99,8 @@ class ScreenedReferences:
         order = np.argsort(self.cells, kind="stable")
         first = np.searchsorted(self.cells[order], np.arange(len(self.centres)))
         stop = np.searchsorted(self.cells[order], np.arange(len(self.centres)), side="right")
-        # Chunks overlapping each cell: its queries score them first, in full.
-        self.cell_chunks = np.stack([first // _CHUNK, -(-stop // _CHUNK)], axis=1)
+        # Each cell's slots: its queries score them first, in full.
+        self.cell_slots = np.stack([first, stop], axis=1)
         n_chunks = -(-n_ref // _CHUNK)
         slots = n_chunks * _CHUNK
         self.order = np.full(slots, n_ref, np.int64)  # padding slots: index n_ref, never kept
@@ -153,7 +152,7 @@ class ScreenedReferences:
                 return
             cell, rows = groups[number]
             best, where = kept[rows], index[rows]
-            first, stop = self.cell_chunks[cell]
+            first, stop = self.cell_slots[cell]
             marked[0] += _search_group(
                 side[rows], full[rows], slacks[rows], self.head, self.rows, self.order,
                 first, stop, best, where,
@@ -214,16 +213,6 @@ def _offer(kept, index, score, reference):  # type: ignore[no-untyped-def]  # pr
         replace_weakest(kept, index, score, reference)
 
 
-@numba.njit(nogil=True, fastmath=True, cache=True)
-def _marked(scores, tau, marks, words, positions):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """The places of the scores that reach τ, into ``positions``; returns how many."""
-    for j in range(_CHUNK):
-        marks[j] = scores[j] >= tau
-    for j in range(_CHUNK, len(marks)):
-        marks[j] = 0
-    return _positions(marks, words, positions)
-
-
 @numba.njit(nogil=True, cache=True)
 def _positions(marks, words, positions):  # type: ignore[no-untyped-def]  # pragma: no cover
     """The places of the nonzero ``marks`` (``words``: the same bytes, 8 at a time), in
@@ -244,34 +233,30 @@ def _search_group(  # type: ignore[no-untyped-def]
 ):  # pragma: no cover - compiled
     """Fold every reference into a group of queries' heaps (``kept`` scores, ``index``).
 
-    Chunk by chunk. Chunks ``first:stop`` (the group's own cell) come first and are scored
-    in full, which makes τ tight early; in the others, the queries go in pairs through
-    :func:`_mark_pair`, and only the marked references are scored and offered. Returns how
-    many pairs were marked there.
+    The group's own cell (slots ``first:stop``) first, every reference scored, which makes τ
+    tight early; then chunk by chunk, the queries in pairs through :func:`_mark_pair`, and
+    only the marked references (outside the own cell) scored and offered. Returns how many
+    pairs were marked.
     """
     marks = np.zeros(2 * _CHUNK, np.uint8)
     words = marks.view(np.uint64)
     positions = np.empty(2 * _CHUNK, np.int64)
-    scores = np.empty(_CHUNK, np.float32)
+    for q in range(len(side)):
+        best, where = kept[q], index[q]
+        for j in range(first, stop):
+            _offer(best, where, _score(full[q], rows[j]), order[j])
     marked = 0
-    for step in range(head.shape[0]):
-        own = step < stop - first
-        rest = step - (stop - first)
-        chunk = first + step if own else (rest if rest < first else rest + stop - first)
+    for chunk in range(head.shape[0]):
         base = chunk * _CHUNK
-        if own:  # every reference scored: τ starts at −inf, nearly all would be marked
-            for q in range(len(side)):
-                for j in range(_CHUNK):
-                    scores[j] = _score(full[q], rows[base + j])
-                found = _marked(scores, kept[q, 0], marks, words, positions)
-                for e in range(found):
-                    j = positions[e]
-                    _offer(kept[q], index[q], scores[j], order[base + j])
-            continue
+        # The own cell's slots in this chunk, already offered: not again.
+        skip_from, skip_to = max(first - base, 0), min(stop - base, _CHUNK)
         for i in range(0, len(side), 2):
             # A score can round above its bound: rule out only what is below τ by the slack.
             tau, tau2 = kept[i, 0] - slacks[i], kept[i + 1, 0] - slacks[i + 1]
             _mark_pair(side[i : i + 2], head[chunk], tau, tau2, marks)
+            for j in range(skip_from, skip_to):
+                marks[j] = 0
+                marks[_CHUNK + j] = 0
             found = _positions(marks, words, positions)
             marked += found
             for e in range(found):
