@@ -49,6 +49,10 @@ _ROW_BLOCK = 16  # a full row's length is padded to a multiple of this (one vect
 _CELL_SIZE = 768  # references per cell: the own cell gives a τ near the final one
 _MAX_CELLS = 128
 _GROUP = 64  # queries that share each chunk while it is in cache
+# Fused multiply-adds, and (for a dot product along a row) reordered sums: not fastmath's
+# "no infinities", since padding and empty heaps hold −inf.
+_FMA = {"contract"}
+_FMA_REORDERED = {"contract", "reassoc"}
 
 
 class ScreenedReferences:
@@ -144,7 +148,8 @@ class ScreenedReferences:
         ]
         kept = np.full((n, m), -np.inf, np.float32)
         index = np.full((n, m), len(self.points), np.int64)
-        marked = [0, 0]  # pairs marked, pairs bounded (sums under the GIL)
+        marked = [0, 0]  # pairs marked, pairs bounded: for the give-up rule, so a rare lost
+        # update when both threads add at once does not matter
         gave_up = [False]
 
         def scan(number: int) -> None:
@@ -178,7 +183,7 @@ def _row_length(d: int) -> int:
     return -(-(d + 1) // _ROW_BLOCK) * _ROW_BLOCK
 
 
-@numba.njit(nogil=True, fastmath=True, cache=True)
+@numba.njit(nogil=True, fastmath=_FMA, cache=True)
 def _mark_pair(pair, head, tau, tau2, marks):  # type: ignore[no-untyped-def]  # pragma: no cover
     """marks[j] = b(pair[0], r_j) >= tau, marks[512 + j] = b(pair[1], r_j) >= tau2, for the
     chunk's 512 references: one vector loop, each column loaded once for both queries (two
@@ -196,7 +201,7 @@ def _mark_pair(pair, head, tau, tau2, marks):  # type: ignore[no-untyped-def]  #
         marks[_CHUNK + j] = t >= tau2
 
 
-@numba.njit(nogil=True, fastmath=True, cache=True)
+@numba.njit(nogil=True, fastmath=_FMA_REORDERED, cache=True)
 def _score(full, row):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """s(q, r) = [q, 1] · [r, −½‖r‖²], one vectorised dot product along the row."""
     s = np.float32(0)
