@@ -3,6 +3,8 @@
 * :mod:`.brute` — every reference scored in cache-sized tiles: the brute-force limit.
 * :mod:`.pruned` — the same answers for less work: a rotation-invariant lower bound skips
   references that cannot be among the k nearest.
+* :mod:`.screened` — the same idea for few features (``fast``'s PCA-30), in one compiled
+  kernel that never writes a score tile.
 * :mod:`.classifier` — ``KNNClassifier`` (scikit-learn's interface), votes and the tie rule.
 * :mod:`.checks`, :mod:`.parallel` — argument checks at the edge; running on every core.
 """

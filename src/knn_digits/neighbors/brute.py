@@ -27,14 +27,21 @@ from typing import Any, Literal
 import numba
 import numpy as np
 
-from . import pruned
+from . import pruned, screened
 from .checks import as_float_matrix, check_k, normalise_metric
 from .parallel import cpu_count, run_blocks
 from .select import merge_top_candidates
 
 Metric = Literal["euclidean", "manhattan", "cosine", "minkowski"]
-Algorithm = Literal["auto", "brute", "pruned"]
-ALGORITHMS = ("auto", "brute", "pruned")
+Algorithm = Literal["auto", "brute", "pruned", "screened"]
+ALGORITHMS = ("auto", "brute", "pruned", "screened")
+# "auto" screens Euclidean data of screened.MIN_FEATURES to this many features, with at least
+# SCREEN_MIN_REFERENCES references and at most SCREEN_MAX_CANDIDATES candidates a query: what
+# it was measured on, the first stage of the fast preset (PCA-30, 20 + 8 candidates, 60,000
+# references). accurate's PCA-50 with 1,008 candidates stays with brute force.
+SCREEN_MAX_FEATURES = 32
+SCREEN_MIN_REFERENCES = 8192
+SCREEN_MAX_CANDIDATES = 64
 
 DEFAULT_MEMORY_BUDGET_MB = 16  # all score tiles in flight: cache-sized, not memory-sized
 _TILE_REFERENCES = 2048  # references per score tile
@@ -53,8 +60,12 @@ class NeighborIndex:
     memory_budget_mb : MiB of score tiles in flight (all threads); results do not depend on it.
     algorithm : "brute" scores every reference; "pruned" (Euclidean and cosine only) skips
         those a lower bound rules out (:mod:`.pruned`), falling back to brute force where the
-        bound does not prune; "auto" prunes where it pays: Euclidean or cosine, at least
-        ``pruned.MIN_FEATURES`` features (at most ``MAX_FEATURES``) and 1,024 references.
+        bound does not prune; "screened" (Euclidean, at least ``screened.MIN_FEATURES``
+        features) does the same for few features in one compiled kernel (:mod:`.screened`);
+        "auto" prunes where it pays: Euclidean or cosine, at least ``pruned.MIN_FEATURES``
+        features (at most ``MAX_FEATURES``) and 1,024 references, and screens Euclidean data
+        of ``screened.MIN_FEATURES`` to ``SCREEN_MAX_FEATURES`` features with at least
+        ``SCREEN_MIN_REFERENCES`` references when a query asks for few candidates.
         Results are the same either way.
     """
 
@@ -77,16 +88,37 @@ class NeighborIndex:
                 f"algorithm='pruned' needs the euclidean or cosine metric, got {self.metric!r}; "
                 "use algorithm='brute' (or 'auto')"
             )
+        if algorithm == "screened" and self.metric != "euclidean":
+            raise ValueError(
+                f"algorithm='screened' needs the euclidean metric, got {self.metric!r}; "
+                "use algorithm='brute' (or 'auto')"
+            )
         self.memory_budget_mb = memory_budget_mb
         self.algorithm = algorithm
         self.reference = as_float_matrix(reference, "reference")  # (n_ref, d) float32
         self._prepare()
         self._bound = self._fit_bound()
+        self._screen = self._fit_screen()
+
+    def _fit_screen(self) -> screened.ScreenedReferences | None:
+        """The screened search's chunks, where the algorithm asks for them and they can work."""
+        n_ref, d = self.reference.shape
+        if self.metric != "euclidean" or d < screened.MIN_FEATURES:
+            return None
+        if self.algorithm == "auto" and (
+            d > SCREEN_MAX_FEATURES or n_ref < SCREEN_MIN_REFERENCES or self._bound is not None
+        ):
+            return None
+        if self.algorithm not in ("auto", "screened"):
+            return None
+        return screened.ScreenedReferences(self.reference)
 
     def _fit_bound(self) -> pruned.RotationBound | None:
         """The pruned search's rotation, where the algorithm asks for it and it can work."""
         n_ref, d = self.reference.shape
-        if self.algorithm == "brute" or self.metric not in ("euclidean", "cosine") or d < 2:
+        if self.algorithm in ("brute", "screened") or self.metric not in ("euclidean", "cosine"):
+            return None
+        if d < 2:
             return None
         if self.algorithm == "auto" and not (
             pruned.MIN_FEATURES <= d <= pruned.MAX_FEATURES and n_ref >= 1024
@@ -128,6 +160,8 @@ class NeighborIndex:
         self._prepare()
         if self._bound is not None:  # the axes stay: any orthonormal basis keeps the bound
             self._bound.add(self._points(new))
+        if self._screen is not None:
+            self._screen.add(new)
 
     def search(self, X: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest references of each row of X, nearest first.
@@ -149,12 +183,19 @@ class NeighborIndex:
         blocks = workers * -(-n // (workers * most))
         rows = -(-n // blocks)
         prune = [self._bound is not None]  # cleared, for every block, once pruning fails
+        screened_candidates = None
+        if self._screen is not None and (
+            self.algorithm == "screened" or n_candidates <= SCREEN_MAX_CANDIDATES
+        ):
+            screened_candidates = self._screen.candidates(queries, n_candidates)
 
         def scan(start: int) -> None:
             """The k nearest of queries start:start+rows."""
             rows_done = slice(start, start + rows)
             candidates = None
-            if prune[0] and self._bound is not None:
+            if screened_candidates is not None:
+                candidates = screened_candidates[rows_done]
+            elif prune[0] and self._bound is not None:
                 points = self._points(queries[rows_done])
                 candidates = pruned.search_block(
                     self._bound, self._scoring_points, points, k, n_candidates, width

@@ -44,10 +44,12 @@ class KNNClassifier(ClassifierBase):
     weights : "uniform" (default) or "distance" (1/d; exact matches take all the weight).
     memory_budget_mb : float, default 16
         MiB of score tiles in flight, all threads together; results do not depend on it.
-    algorithm : "auto" (default), "brute" or "pruned"
+    algorithm : "auto" (default), "brute", "pruned" or "screened"
         How the exact search finds the neighbours; results do not depend on it. "pruned" rules
         references out by a lower bound on principal axes (euclidean and cosine only; 0.2× the
-        work of brute force on raw MNIST), "auto" uses it where it pays (see ``NeighborIndex``).
+        work of brute force on raw MNIST), "screened" does so for few features in one compiled
+        kernel (euclidean only; ``fast``'s PCA-30), "auto" uses them where they pay (see
+        ``NeighborIndex``).
 
     Attributes (after ``fit``): ``classes_``, ``n_features_in_``, ``n_samples_fit_``, and
     ``feature_names_in_`` when X was a DataFrame with string column names.

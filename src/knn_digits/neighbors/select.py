@@ -69,16 +69,22 @@ def merge_top_candidates(
 def replace_weakest(
     kept: np.ndarray, index: np.ndarray, score: np.float32 | float, reference: int
 ) -> None:  # pragma: no cover - compiled
-    """Put a score above ``kept[0]`` into the min-heap ``kept`` in place of its weakest."""
+    """Put a (score, reference) stronger than the root into the min-heap ``kept`` in place of
+    its weakest. Stronger: the higher score, then the lower index (so that which of equal
+    scores stay does not depend on the order they came in)."""
     n = len(kept)
     t = 0
     while True:
         child = 2 * t + 1
         if child >= n:
             break
-        if child + 1 < n and kept[child + 1] < kept[child]:
-            child += 1
-        if kept[child] >= score:
+        other = child + 1
+        if other < n and (
+            kept[other] < kept[child]
+            or (kept[other] == kept[child] and index[other] > index[child])
+        ):
+            child = other
+        if kept[child] > score or (kept[child] == score and index[child] < reference):
             break
         kept[t], index[t] = kept[child], index[child]
         t = child
