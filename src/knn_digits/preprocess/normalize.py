@@ -156,11 +156,14 @@ def normalize_digit(ink: np.ndarray) -> np.ndarray:
     if not skeleton.any():  # Zhang–Suen erases a lone 2×2 block: keep the dot itself
         skeleton = mask
     widest = THICK_STROKE * max(mask.shape)
-    if mask.sum() / skeleton.sum() > widest:  # the stroke's mean width, in working pixels
-        loops = _filled_loops(mask, skeleton, widest)
-        if loops.any():
-            mask = mask & ~loops
-            skeleton = skeletonize(mask)
+    if mask.sum() / skeleton.sum() <= widest:  # the stroke's mean width, in working pixels
+        return _fit_and_centre(_redraw(skeleton))
+    depth = _depth(mask)
+    loops = _filled_loops(depth, skeleton, widest)
+    if loops.any():
+        mask = mask & ~loops
+        skeleton = skeletonize(mask)
+        depth = _depth(mask)
     width = mask.sum() / skeleton.sum()
     if width <= widest:
         return _fit_and_centre(_redraw(skeleton))
@@ -168,21 +171,24 @@ def normalize_digit(ink: np.ndarray) -> np.ndarray:
     # skeleton, so a blob left uncarved (a filled corner, a loop the skeleton passes through)
     # stays a blob, as in MNIST's bold digits, instead of thinning to a line read 1 or 7. The
     # skeleton keeps thin joins connected.
-    depth = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
     along_skeleton = 2 * np.median(depth[skeleton]) - 1  # a stroke n px wide: depth (n + 1) / 2
     width = min(width, FILLED_LOOP_RATIO * along_skeleton)
     return _fit_and_centre(((depth > (width - widest) / 2) | skeleton).astype(np.float32))
 
 
-def _filled_loops(mask: np.ndarray, skeleton: np.ndarray, widest: float) -> np.ndarray:
+def _depth(mask: np.ndarray) -> np.ndarray:
+    """Each ink pixel's distance to the nearest pixel without ink (outside the image counts)."""
+    return ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+
+
+def _filled_loops(depth: np.ndarray, skeleton: np.ndarray, widest: float) -> np.ndarray:
     """The ink of loops a thick brush filled, to carve out again (FILLED_LOOP_DEPTH's note).
 
-    Deep ink, more than the stroke's half width plus ``FILLED_LOOP_DEPTH * widest`` from the
-    edge, in blobs that hold an end of the skeleton: a filled loop at the end of a stroke (a 9's
-    or 6's head, a 2's curl). Blobs the skeleton only passes through are filled corners and stay.
-    Returns a boolean image shaped like ``mask``.
+    Deep ink (``depth``: :func:`_depth` of the ink), more than the stroke's half width plus
+    ``FILLED_LOOP_DEPTH * widest`` from the edge, in blobs that hold an end of the skeleton: a
+    filled loop at the end of a stroke (a 9's or 6's head, a 2's curl). Blobs the skeleton only
+    passes through are filled corners and stay. Returns a boolean image shaped like ``depth``.
     """
-    depth = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
     deep = depth > np.median(depth[skeleton]) + FILLED_LOOP_DEPTH * widest
     blobs, count = ndimage.label(deep, np.ones((3, 3)))
     if count == 0:
