@@ -70,6 +70,19 @@ _FIT_SAMPLE = 8192  # references the axes are fitted on (any orthonormal basis i
 _ROTATE_CHUNK = 4096  # rows rotated at once, in float64
 
 
+def principal_axes(points: np.ndarray, n_axes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mean (d,) and the ``n_axes`` leading principal axes (d, n_axes), float64, largest
+    variance first, of a sample of the points: any orthonormal basis keeps every distance, so
+    the axes need only hold most of the variance, not be exact. Call it with single-threaded
+    BLAS (see :class:`RotationBound`)."""
+    sample = points[:: max(1, len(points) // _FIT_SAMPLE)].astype(np.float64)
+    mean = sample.mean(axis=0)
+    centred = sample - mean
+    d = points.shape[1]
+    _, vectors = scipy.linalg.eigh(centred.T @ centred, subset_by_index=(d - n_axes, d - 1))
+    return mean, np.ascontiguousarray(vectors[:, ::-1])
+
+
 class RotationBound:
     """Principal axes of the references and each reference's rotated coordinates.
 
@@ -93,16 +106,10 @@ class RotationBound:
 
     def _fit(self, points: np.ndarray, head: int, cosine: bool) -> None:
         self.cosine = cosine
-        sample = points[:: max(1, len(points) // _FIT_SAMPLE)].astype(np.float64)
-        self.mean = sample.mean(axis=0)  # (d,) float64
-        centred = sample - self.mean
-        d = points.shape[1]
-        levels = min(LEVELS, (d - head) // head)
-        kept = head * (1 + levels)
+        levels = min(LEVELS, (points.shape[1] - head) // head)
         # Only the leading axes are needed: the tail norm stands for all the others.
-        _, vectors = scipy.linalg.eigh(centred.T @ centred, subset_by_index=(d - kept, d - 1))
+        self.mean, self.axes = principal_axes(points, head * (1 + levels))
         self.head = head
-        self.axes = np.ascontiguousarray(vectors[:, ::-1])  # (d, kept) float64, largest first
         self.reference_side = np.empty((0, head + 2), np.float32)
         self.reference_steps = np.empty((0, levels + 1 + head * levels), np.float32)
         self.max_sq_norm = 0.0

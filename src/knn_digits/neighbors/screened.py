@@ -34,6 +34,7 @@ import numba
 import numpy as np
 
 from .parallel import cpu_count, run_blocks, single_threaded_blas
+from .pruned import principal_axes
 from .select import replace_weakest
 
 # Head axes in the bound (the kernel is compiled for this many): on fast's PCA-30, 8 left
@@ -70,12 +71,8 @@ class ScreenedReferences:
     """
 
     def __init__(self, reference: np.ndarray, *, seed: int = 0) -> None:
-        sample = reference[:: max(1, len(reference) // 8192)].astype(np.float64)
-        self.mean = sample.mean(axis=0)
-        centred = sample - self.mean
         with single_threaded_blas():  # see pruned.RotationBound: threaded LAPACK spins
-            _, vectors = np.linalg.eigh(centred.T @ centred)
-        self.axes = np.ascontiguousarray(vectors[:, ::-1])  # (d, d), largest variance first
+            self.mean, self.axes = principal_axes(reference, reference.shape[1])  # all d
         n_cells = max(1, min(_MAX_CELLS, len(reference) // _CELL_SIZE))
         picks = np.random.default_rng(seed).choice(len(reference), n_cells, replace=False)
         self.centres = self.rotate(reference[np.sort(picks)])  # (n_cells, d) float32
