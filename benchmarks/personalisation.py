@@ -26,15 +26,15 @@ import numpy as np
 
 from knn_digits.app import DigitService
 from knn_digits.calibration import doubt
-from knn_digits.errors import KnnDigitsError
 from knn_digits.models import DEFAULT_PRESET, load_model
 from real_handwriting import (
     BRUSH_WIDTHS,
     DEFAULT_REALDATA,
     SPLITS,
     Sample,
-    ink_of,
+    first_digit,
     pen_samples,
+    read_one,
 )
 
 
@@ -47,15 +47,14 @@ def use_the_app(
     taught: collections.Counter = collections.Counter()
     right = []
     for sample in samples:
-        try:
-            reading = service.read_ink(ink_of(sample))
-        except KnnDigitsError:
+        reading = read_one(service, sample)
+        if reading is None:
             right.append(False)
             continue
         right.append(reading.text == str(sample.label))
         in_doubt = close and len(reading.labels) == 1 and doubt(reading.proba[0]) is not None
         if (not right[-1] or in_doubt) and taught[sample.label] < per_class:
-            service.teach(reading.digits[0].astype(np.float32) / 255, sample.label)
+            service.teach(first_digit(reading), sample.label)
             taught[sample.label] += 1
     return right, sum(taught.values())
 

@@ -45,7 +45,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageDraw
 
-from knn_digits.app import DigitService, handle_classify, handle_classify_image
+from knn_digits.app import DigitService, Reading, handle_classify, handle_classify_image
 from knn_digits.datasets import read_pen_digits
 from knn_digits.errors import KnnDigitsError
 from knn_digits.models import DEFAULT_PRESET, load_model
@@ -191,23 +191,28 @@ def ink_of(sample: Sample) -> np.ndarray:
     return sketch_to_ink(sample.given)
 
 
+def read_one(service: DigitService, sample: Sample) -> Reading | None:
+    """What the app reads from a sample, as ``/classify`` reads it (cut into digits scored by
+    the model); None where it finds nothing to read."""
+    try:
+        return service.read_ink(ink_of(sample))
+    except KnnDigitsError:
+        return None
+
+
+def first_digit(reading: Reading) -> np.ndarray:
+    """The first 28×28 digit the app saw, float in [0, 1], as the Teach button takes it."""
+    return reading.digits[0].astype(np.float32) / 255
+
+
 def read_all(
     service: DigitService, samples: list[Sample]
 ) -> tuple[list[str], list[np.ndarray | None]]:
     """What the app answers for each sample (the digits read, left to right), and the first
-    28×28 digit it saw, read as ``/classify`` reads it: cut into digits scored by the model."""
-    answers: list[str] = []
-    seen: list[np.ndarray | None] = []
-    for sample in samples:
-        try:
-            reading = service.read_ink(ink_of(sample))
-        except KnnDigitsError:
-            answers.append("")
-            seen.append(None)
-            continue
-        answers.append(reading.text)
-        seen.append(reading.digits[0].astype(np.float32) / 255)
-    return answers, seen
+    28×28 digit it saw (:func:`read_one`, :func:`first_digit`)."""
+    readings = [read_one(service, sample) for sample in samples]
+    answers = [reading.text if reading else "" for reading in readings]
+    return answers, [first_digit(reading) if reading else None for reading in readings]
 
 
 def app_answer(service: DigitService, sample: Sample) -> str:
