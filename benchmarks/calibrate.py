@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         split: pen_digits(args.realdata, split, args.per_brush, rng)
         for split in ("tune", "confirm")
     }
-    pen_shares = {split: model.predict_proba(digits) for split, (digits, _) in pen.items()}
+    drawn = model.for_drawings().without_cascade()  # as the app reads drawings
+    pen_shares = {split: drawn.predict_proba(digits) for split, (digits, _) in pen.items()}
     strength = fit_smoothing(
         np.concatenate([shares[:half], pen_shares["tune"]]),
         np.concatenate([truth[:half], pen["tune"][1]]),

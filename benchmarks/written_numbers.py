@@ -250,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     made = numbers(pen, list(GAPS), args.numbers, range(2, 6), args.seed)
     singles = numbers(pen, ["one digit"], args.numbers // 2, range(1, 2), args.seed + 1)
     alone = np.concatenate([number.alone for number in [*made, *singles]])
-    # Read as the app does: with the full second stage (knn_digits.scoring).
-    read_alone = iter(model.without_cascade().explain(to_uint8(alone))[0].argmax(axis=1))
+    # Read as the app does: the drawing vote, the full second stage (knn_digits.scoring).
+    reader = model.for_drawings().without_cascade()
+    read_alone = iter(reader.explain(to_uint8(alone))[0].argmax(axis=1))
     spent = [0.0, 0]
     DigitModel.explain = timed(DigitModel.explain, spent)  # type: ignore[method-assign]
     service = DigitService(model)

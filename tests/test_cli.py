@@ -202,6 +202,28 @@ def test_predict_breaks_ties_as_the_model_does(
     assert row["digit"] == model.predict(seen[np.newaxis])[0] == 9
 
 
+def test_predict_reads_image_files_with_the_presets_drawing_vote(
+    tmp_path: Path, mnist_test, monkeypatch, capsys
+) -> None:
+    """An image file comes through the drawing pipeline: its digit is voted on by the preset's
+    ``drawing_neighbors`` (here 3: two 5s outvote the nearest 9), not MNIST's k = 1."""
+    from knn_digits import models
+    from knn_digits.preprocess import image_to_mnist, load_image
+
+    images, _ = mnist_test
+    scan = tmp_path / "scan.png"
+    _save_digit(scan, images[0], paper=True, scale=3)
+    seen = image_to_mnist(load_image(scan))
+    references = [np.clip(seen + shift, 0, 1) for shift in (0.02, 0.05, 0.06)] + [images[1]]
+    preset = models.Preset("toy", "k = 1, drawings k = 3", n_neighbors=1, drawing_neighbors=3)
+    model = models.DigitModel(preset).fit(np.stack(references), [9, 5, 5, 1])
+    monkeypatch.setattr(models, "load_model", lambda *args, **kwargs: model)
+    assert main(["predict", str(scan), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert model.predict(seen[np.newaxis])[0] == 9
+    assert row["digit"] == model.for_drawings().predict(seen[np.newaxis])[0] == 5
+
+
 def test_predict_unwritable_csv_is_a_user_error(tmp_path: Path, capsys) -> None:
     out = tmp_path / "no" / "such" / "dir" / "out.csv"
     assert main(["predict", str(tmp_path), "--csv", str(out)]) == 1

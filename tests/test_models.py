@@ -10,6 +10,7 @@ import pytest
 
 from knn_digits import models, styles
 from knn_digits.models import DigitModel, as_images, get_preset, load_model
+from knn_digits.presets import Preset
 
 
 def test_as_images_accepts_uint8_float_and_single_images() -> None:
@@ -108,7 +109,10 @@ def test_fields_added_later_leave_the_other_presets_keys_as_they_were() -> None:
     keys = {plain.key()}
     keys.add(dataclasses.replace(plain, more_angles=(12.0,)).key())
     keys.add(dataclasses.replace(plain, thicken=0.5).key())
-    assert len(keys) == 3  # ... and each, once set, does
+    keys.add(dataclasses.replace(plain, drawing_neighbors=0, drawing_weight_power=0.0).key())
+    keys.add(dataclasses.replace(plain, drawing_neighbors=7).key())
+    keys.add(dataclasses.replace(plain, drawing_weight_power=1.0).key())
+    assert len(keys) == 6  # ... and each, once set, does
 
 
 def test_more_rotations_and_thicker_references_reach_the_second_stage(
@@ -204,3 +208,19 @@ def test_idm_abandoning_leaves_the_neighbours_as_the_plain_stage_has_them(
     assert set(asked) == {3}  # every IDM call could abandon, and the plain run did not
     np.testing.assert_array_equal(got[1], expected[1])
     np.testing.assert_array_equal(got[0], expected[0])
+
+
+def test_for_drawings_votes_with_the_drawing_fields_on_the_same_fitted_data(mnist_train) -> None:
+    images, labels = mnist_train[0][:600], mnist_train[1][:600]
+    preset = Preset("toy", "", n_neighbors=1, drawing_neighbors=5, drawing_weight_power=2.0)
+    model = DigitModel(preset).fit(images, labels)
+    drawn = model.for_drawings()
+    assert (drawn.n_neighbors, drawn.preset.weight_power) == (5, 2.0)
+    assert drawn.train_images_ is model.train_images_ and model.n_neighbors == 1
+    refit = DigitModel(dataclasses.replace(preset, n_neighbors=5, weight_power=2.0))
+    queries = mnist_train[0][600:700]
+    np.testing.assert_array_equal(
+        drawn.predict_proba(queries), refit.fit(images, labels).predict_proba(queries)
+    )
+    plain = DigitModel("raw").fit(images, labels)
+    assert plain.for_drawings() is plain  # no drawing fields: MNIST's vote

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from knn_digits.models import DigitModel
+from knn_digits.presets import Preset
 from knn_digits.scoring import PROBES, DigitScorer, distance_scale
 
 if TYPE_CHECKING:
@@ -54,3 +55,18 @@ def test_the_scorer_reads_each_digit_once(model: DigitModel, spy: Spy) -> None:
     np.testing.assert_array_equal(scorer(digits[::-1]), first[::-1])
     assert scorer.explain(digits[1:])[0].shape == (2, 10)
     assert [len(batch) for (batch,) in reads] == [3]
+
+
+def test_the_scorer_reads_with_the_presets_drawing_vote(
+    mnist_train: tuple[np.ndarray, np.ndarray],
+) -> None:
+    # Segmentation's candidates and the app's digits come from the drawing pipeline: voted on
+    # by the preset's drawing_neighbors (3 here: two 5s outvote the nearest 9), not MNIST's k.
+    images, _ = mnist_train
+    seen = images[0].astype(np.float32) / 255
+    references = [np.clip(seen + shift, 0, 1) for shift in (0.02, 0.05, 0.06)] + [images[1]]
+    preset = Preset("toy", "k = 1, drawings k = 3", n_neighbors=1, drawing_neighbors=3)
+    model = DigitModel(preset).fit(np.stack(references), [9, 5, 5, 1])
+    proba, distances, _ = DigitScorer(model, 1.0).explain([seen])
+    assert model.predict(seen[np.newaxis])[0] == 9
+    assert proba[0].argmax() == 5 and distances.shape == (1, 3)

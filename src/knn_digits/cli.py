@@ -161,7 +161,9 @@ def _classify(entries: list[tuple[Path, str | None]], args: argparse.Namespace) 
         answers: Iterator[tuple[Any, np.ndarray]] = iter(())
         if digits:
             if model is None:
-                model = load_model(args.preset, data_dir=args.data_dir, references=args.references)
+                model = load_model(
+                    args.preset, data_dir=args.data_dir, references=args.references
+                ).for_drawings()  # image files come through the drawing pipeline
             proba, _, indices = model.explain(np.stack(digits))
             # The model's tie rule (the nearest voter's digit), as predict() would: one search.
             answers = zip(break_ties(proba, model.train_labels_[indices]), proba, strict=True)

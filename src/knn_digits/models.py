@@ -183,11 +183,21 @@ class DigitModel:
 
     def without_cascade(self) -> DigitModel:
         """This fitted model with every digit given the full second stage (shares its data)."""
-        if not self.preset.cascade_margin:
+        return self._with_preset(dataclasses.replace(self.preset, cascade_margin=0.0))
+
+    def for_drawings(self) -> DigitModel:
+        """This fitted model voting as its preset votes on digits from the drawing pipeline
+        (drawings, uploaded images), whose neighbours are farther than MNIST digits' (shares
+        its data). The app and ``knn-digits predict`` read with it."""
+        return self._with_preset(self.preset.for_drawings())
+
+    def _with_preset(self, preset: Preset) -> DigitModel:
+        """This fitted model reading with ``preset``, a variant of its own that needs no refit."""
+        if preset == self.preset:
             return self
-        full = copy.copy(self)
-        full.preset = dataclasses.replace(self.preset, cascade_margin=0.0)
-        return full
+        variant = copy.copy(self)
+        variant.preset = preset
+        return variant
 
     def _search(self, pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The first stage: (distances, indices) of the k nearest, from prepared pixels."""

@@ -60,7 +60,8 @@ class DigitScorer:
     def __init__(self, model: DigitModel, scale: float) -> None:
         # The full second stage for every candidate: scores compare nearest distances across
         # readings, which a cascade's cheap path would skew, and a drawing is a few digits.
-        self.model = model.without_cascade()
+        # Candidates come from the drawing pipeline: the preset's vote for drawn digits.
+        self.model = model.for_drawings().without_cascade()
         self.scale = scale
         self._seen: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
