@@ -6,6 +6,7 @@ A small model (5,000 training digits) keeps this fast; accuracy is the benchmark
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import subprocess
@@ -23,7 +24,7 @@ from PIL import Image
 from knn_digits import app, features
 from knn_digits.app import answers
 from knn_digits.datasets import load_mnist, read_idx
-from knn_digits.models import PRESETS, DigitModel
+from knn_digits.models import PRESETS, DigitModel, get_preset
 from knn_digits.preprocess import render_drawing, render_photo, sketch_to_mnist
 from knn_digits.store import SampleStore
 from knn_digits.visitors import Limits
@@ -95,7 +96,7 @@ def test_the_neighbours_are_shown_with_their_labels_and_distances(
     service: app.DigitService, digits: dict[int, np.ndarray]
 ) -> None:
     _, gallery, _, text, _ = app.handle_classify(service, drawn(digits[1]))
-    assert len(gallery) == service.model.n_neighbors
+    assert len(gallery) == service.voters
     distances = []
     for image, caption in gallery:
         assert image.shape == (28, 28) and image.dtype == np.uint8
@@ -104,6 +105,19 @@ def test_the_neighbours_are_shown_with_their_labels_and_distances(
         distances.append(float(distance))
     assert distances == sorted(distances)
     assert "nearest training digits are" in text
+
+
+def test_as_many_neighbours_are_shown_as_vote_on_a_drawing(
+    small_loader: Callable[[str], DigitModel], digits: dict[int, np.ndarray]
+) -> None:
+    # A preset may vote on drawings with more neighbours than on MNIST digits (accurate: 5, 3).
+    images, labels = load_mnist("train")
+    preset = dataclasses.replace(get_preset("raw"), name="toy", drawing_neighbors=5)
+    model = DigitModel(preset).fit(images[:N_TRAIN], labels[:N_TRAIN])
+    service = app.DigitService(model, None, loader=small_loader)
+    _, gallery, _, _, _ = app.handle_classify(service, drawn(digits[1]))
+    assert len(gallery) == service.voters == 5 != model.n_neighbors
+    assert app.handle_neighbour_columns(service).columns == 5
 
 
 def test_a_number_is_read_left_to_right(
@@ -115,7 +129,7 @@ def test_a_number_is_read_left_to_right(
     value = {"background": None, "layers": [np.concatenate(layers, axis=1)], "composite": None}
     label, gallery, seen, text, cuts = app.handle_classify(service, value)
     assert label == "2016"
-    assert len(gallery) == 4 * service.model.n_neighbors
+    assert len(gallery) == 4 * service.voters
     assert seen is not None and seen.shape == (28, 4 * 28)
     assert cuts is not None and cuts.ndim == 3 and cuts.dtype == np.uint8
     assert "Read **2016** left to right" in text

@@ -105,7 +105,7 @@ def handle_preset(service: DigitService, preset: str) -> str:
 
 def handle_neighbour_columns(service: DigitService) -> gr.Gallery:
     """The neighbour gallery as one row of k per digit, k being the current preset's."""
-    return gr.Gallery(columns=service.model.n_neighbors)
+    return gr.Gallery(columns=service.voters)
 
 
 def handle_about(service: DigitService) -> tuple[str, list[tuple[str, str]]]:

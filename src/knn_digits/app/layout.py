@@ -120,7 +120,7 @@ def build_demo(service: DigitService) -> gr.Blocks:
                 neighbours = gr.Gallery(
                     elem_id="neighbours",
                     label="Nearest training digits",
-                    columns=service.model.n_neighbors,
+                    columns=service.voters,
                     fit_columns=False,
                     allow_preview=False,
                     height=300,

@@ -111,6 +111,11 @@ class DigitService:
     def model(self) -> DigitModel:
         return self._model
 
+    @property
+    def voters(self) -> int:
+        """How many neighbours vote on (and are shown for) each digit a person gives."""
+        return self._model.for_drawings().n_neighbors
+
     def _install(self, model: DigitModel) -> None:
         """Add the enabled samples to ``model`` and make it the current one.
 
