@@ -70,7 +70,7 @@ def test_more_neighbours_than_the_cheap_path_compares(mnist_train) -> None:
     np.testing.assert_array_equal(indices, full.kneighbors(queries, k)[1])
 
 
-def test_the_cheap_path_s_candidates_are_the_first_of_the_full_stage_s(mnist_train) -> None:
+def test_the_cascade_s_two_first_stage_searches_answer_as_one(mnist_train) -> None:
     # The cascade asks the first stage for cascade_tangents candidates for every digit and
     # for all rerank candidates only for the doubtful ones: the same as one search of rerank
     # candidates whose first cascade_tangents the cheap path reads.
