@@ -16,9 +16,13 @@ force instead of the screened kernel (the same predictions: what the kernel buys
 ``--stages``: instead, where ``fast``'s time goes, stage by stage, on the validation split (fit
 on training digits 0–49,999, 10,000 digits 50,000–59,999), as ratios to the same bare product;
 beside the exact search, its product alone (the same score tiles on the same threads, nothing
-selected), the floor of a brute-force first stage.
+selected), the floor of a brute-force first stage. ``--accurate-stages``: the same for
+``accurate``, its stages timed as one ``predict`` calls them (the cascade asks the first stage
+and IDM twice: every digit, then the doubtful ones), and beside them the first stage asked for
+all 1000 candidates for every digit, as before the cascade asked twice.
 
-Run: ``python benchmarks/bench_presets.py [--repeat 2] [--presets fast accurate] [--stages]``.
+Run: ``python benchmarks/bench_presets.py [--repeat 2] [--presets fast accurate] [--stages]
+[--accurate-stages]``.
 """
 
 from __future__ import annotations
@@ -149,11 +153,66 @@ def _stage_times(
     return times, predicted
 
 
+def accurate_stages(train: np.ndarray, test: np.ndarray) -> None:
+    """Print ``accurate``'s stages on validation digits: wall and CPU seconds of each stage
+    method over one ``predict``, as ratios to the bare product's of the same run."""
+    images, labels = load_mnist("train")
+    model = DigitModel(PRESETS["accurate"]).fit(images[:50_000], labels[:50_000])
+    digits = images[50_000:]
+    model.predict(digits[:20])  # compiled kernels loaded before timing
+    rows: dict[str, list[float]] = {}
+
+    def timed(name_of: Callable[..., str], method: Callable[..., Any]) -> Callable[..., Any]:
+        """The method, adding its wall and CPU seconds to the row ``name_of(*args)`` names."""
+
+        def run(*args: Any) -> Any:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            result = method(*args)
+            spent = rows.setdefault(name_of(*args), [0.0, 0.0])
+            spent[0] += time.perf_counter() - start
+            spent[1] += time.process_time() - start_cpu
+            return result
+
+        return run
+
+    bare = best_of_with_cpu(1, lambda: bare_product(train, test))[:2]
+    model._pixels = timed(lambda _: "deskew + blur", model._pixels)  # type: ignore[method-assign]
+    model._search = timed(  # type: ignore[method-assign]
+        lambda pixels, k: f"first stage (PCA, exact search): {len(pixels):,} digits × {k}",
+        model._search,
+    )
+    model._idm = timed(  # type: ignore[method-assign]
+        lambda q, r, c, *_: f"IDM: {len(q):,} digits × {c.shape[1]} candidates", model._idm
+    )
+    whole = best_of_with_cpu(1, lambda: model.predict(digits))
+    del model._pixels, model._search, model._idm  # the class's methods again
+    rows["the rest (tangent distance, margins, votes)"] = [
+        whole[i] - sum(spent[i] for spent in rows.values()) for i in (0, 1)
+    ]
+    rows["whole predict"] = list(whole[:2])
+    pixels = model._pixels(as_images(digits))
+    k = model.preset.rerank
+    rows[f"(first stage for every digit × {k}, one search)"] = list(
+        best_of_with_cpu(1, lambda: model._search(pixels, k))[:2]
+    )
+    errors = int(np.sum(np.asarray(whole[2]) != labels[50_000:]))
+    print(f"\n`accurate` on 10,000 validation digits ({errors} errors), {datetime.date.today()}")
+    print(f"bare product {bare[0]:.2f} s, {bare[1]:.2f} CPU s\n")
+    print("| stage | seconds | × bare product | CPU seconds | × bare product, CPU |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, (seconds, cpu) in rows.items():
+        ratios = f"{seconds / bare[0]:.3f} | {cpu:.3f} | {cpu / bare[1]:.3f}"
+        print(f"| {name} | {seconds:.3f} | {ratios} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--presets", nargs="+", default=[*PRESETS, *VARIANTS])
     parser.add_argument("--stages", action="store_true", help="fast's stages on validation")
+    parser.add_argument(
+        "--accurate-stages", action="store_true", help="accurate's stages on validation"
+    )
     args = parser.parse_args()
     train_images, _ = load_mnist("train")
     test_images, test_labels = load_mnist("test")
@@ -161,6 +220,9 @@ def main() -> None:
     test = test_images.reshape(len(test_images), -1).astype(np.float32)
     if args.stages:
         fast_stages(args.repeat, train, test)
+        return
+    if args.accurate_stages:
+        accurate_stages(train, test)
         return
     print(
         f"\nMNIST test set, {datetime.date.today()}, {os.cpu_count()} cores, best of "

@@ -68,3 +68,25 @@ def test_more_neighbours_than_the_cheap_path_compares(mnist_train) -> None:
     distances, indices = cascaded.kneighbors(queries, k)
     assert indices.shape == (10, k)
     np.testing.assert_array_equal(indices, full.kneighbors(queries, k)[1])
+
+
+def test_the_cascade_s_two_first_stage_searches_answer_as_one(mnist_train) -> None:
+    # The cascade asks the first stage for cascade_tangents candidates for every digit and
+    # for all rerank candidates only for the doubtful ones: the same as one search of rerank
+    # candidates whose first cascade_tangents the cheap path reads.
+    X, y = mnist_train[0][:3000], mnist_train[1][:3000]
+    queries = mnist_train[0][3000:3300]
+    model = DigitModel(dataclasses.replace(PRESETS["accurate"], rerank=400)).fit(X, y)
+    pixels = model._pixels(as_images(queries))
+    distances, indices = model._search(pixels, 400)
+    few_distances, few = model._search(pixels, model.preset.cascade_tangents)
+    np.testing.assert_array_equal(few, indices[:, : model.preset.cascade_tangents])
+    np.testing.assert_array_equal(few_distances, distances[:, : model.preset.cascade_tangents])
+
+    def from_one_search(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        which = [np.flatnonzero((pixels == row).all(axis=1))[0] for row in rows]
+        return distances[which, :k], indices[which, :k]
+
+    one_search = copy.copy(model)  # the same model answering from one search of 400
+    one_search._search = from_one_search  # type: ignore[method-assign]
+    np.testing.assert_array_equal(one_search.kneighbors(queries)[1], model.kneighbors(queries)[1])

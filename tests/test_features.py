@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from knn_digits.features import PCA, as_float_images, augment, blur, deskew
+from knn_digits.features import PCA, as_float_images, augment, blur, deskew, warp_affine
 
 
 def slanted_bar(slope: float, *, col_at_top: float = 18.0) -> np.ndarray:
@@ -127,3 +127,42 @@ def test_pca_rejects_bad_input() -> None:
 def test_as_float_images_rejects_flat_rows() -> None:
     with pytest.raises(ValueError, match="reshape"):
         as_float_images(np.zeros((4, 784)).reshape(4, 784, 1, 1))
+
+
+def _numpy_bilinear(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """warp_affine's sampling written out in numpy, every array (n, h, w): the oracle."""
+    n, h, w = images.shape
+    padded = np.zeros((n, h + 4, w + 4), np.float32)
+    padded[:, 2:-2, 2:-2] = images
+    r = np.clip(np.broadcast_to(rows, images.shape) + 2.0, 0.0, h + 2.0).astype(np.float32)
+    c = np.clip(np.broadcast_to(cols, images.shape) + 2.0, 0.0, w + 2.0).astype(np.float32)
+    r0, c0 = np.floor(r), np.floor(c)
+    fr, fc = r - r0, c - c0
+    i = np.arange(n)[:, None, None]
+    at = (i, r0.astype(int), c0.astype(int))
+    right = (i, r0.astype(int), c0.astype(int) + 1)
+    below = (i, r0.astype(int) + 1, c0.astype(int))
+    diagonal = (i, r0.astype(int) + 1, c0.astype(int) + 1)
+    top = padded[at] * (1 - fc) + padded[right] * fc
+    bottom = padded[below] * (1 - fc) + padded[diagonal] * fc
+    return (top * (1 - fr) + bottom * fr).astype(np.float32)
+
+
+@pytest.mark.parametrize("per_image", [False, True])
+def test_warp_affine_samples_as_numpy_does_bit_for_bit(per_image: bool) -> None:
+    # The compiled sampler against the formula in numpy, on coordinates inside, on, and far
+    # outside the frame (clamped into the zero padding), whole and fractional, one map shared
+    # by the stack or one per image.
+    rng = np.random.default_rng(3)
+    images = rng.random((7, 9, 11), dtype=np.float32)
+    shape = images.shape if per_image else images.shape[1:]
+    rows = rng.uniform(-30, 40, shape).astype(np.float32)
+    cols = rng.uniform(-30, 40, shape).astype(np.float32)
+    rows.flat[::5] = np.round(rows.flat[::5])  # whole pixels, the frame's edges, the clamp
+    cols.flat[1::7] = np.float32(10.0)
+    rows.flat[2::9] = np.float32(-2.0)
+    sampled = warp_affine(images, rows, cols)
+    assert sampled.dtype == np.float32 and sampled.shape == images.shape
+    np.testing.assert_array_equal(sampled, _numpy_bilinear(images, rows, cols))
+    identity = np.indices(images.shape[1:]).astype(np.float32)
+    np.testing.assert_array_equal(warp_affine(images, identity[0], identity[1]), images)

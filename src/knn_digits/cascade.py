@@ -27,18 +27,12 @@ __all__ = ["k_nearest", "kneighbors", "tangent_margin"]
 
 
 def kneighbors(
-    model: DigitModel,
-    queries: np.ndarray,
-    references: np.ndarray,
-    rows: np.ndarray,
-    candidates: np.ndarray,
-    k: int,
+    model: DigitModel, pixels: np.ndarray, n_candidates: int, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(distances, indices) of each query's k nearest by IDM, the full stage only for doubt.
 
-    ``queries`` are prepared digits (n, 28, 28), ``candidates`` (n, N) the first stage's
-    nearest, nearest first, as indices into the model's training digits, and ``rows`` the same
-    candidates as rows of ``references`` (prepared pixels (m, 784)).
+    ``pixels`` are prepared digits (n, 784); the full stage compares each doubtful digit with
+    its ``n_candidates`` first-stage nearest.
 
     A digit whose nearest other class is more than ``cascade_margin`` times as far as its
     nearest, by tangent distance over its ``cascade_tangents`` nearest candidates, is
@@ -47,34 +41,43 @@ def kneighbors(
     full stage's scale). If that nearest is within ``cascade_far`` the answer stands; a digit
     far from every reference is doubtful however one-sided its neighbours, and gets the full
     stage like the others.
+
+    The first stage is asked twice: every digit for its ``cascade_tangents`` nearest, then the
+    doubtful ones (~10 %) for all ``n_candidates``. An exact search's nearest 20 are the first
+    20 of its nearest 1000, and keeping 1000 candidates a query costs seven times as much as
+    keeping 20 (a heap of 1000, ~4,000 insertions a query), so nobody pays for 1000 who
+    does not use them.
     """
     preset = model.preset
-    n_tangents = min(preset.cascade_tangents, candidates.shape[1])
-    tangents = tangent.tangent_distance(
-        queries, references, rows[:, :n_tangents], sigma=preset.tangent_sigma
-    )
-    near_labels = model.train_labels_[candidates[:, :n_tangents]]
-    one_sided = np.flatnonzero(tangent_margin(tangents, near_labels) > preset.cascade_margin)
-    n_idm = min(max(preset.cascade_idm, k), n_tangents)
-    if n_idm < k:  # more neighbours asked for than the cheap path compares: all take the full
-        one_sided = one_sided[:0]
+    queries = pixels.reshape(-1, 28, 28)
     distances = np.empty((len(queries), k), np.float64)
     indices = np.empty((len(queries), k), np.int64)
     clear = np.zeros(len(queries), bool)
-    if len(one_sided):
-        order = np.argsort(tangents[one_sided], axis=1, kind="stable")[:, :n_idm]
-        few = np.take_along_axis(rows[one_sided, :n_tangents], order, axis=1)
-        idm = model._idm(queries[one_sided], references, few, preset.cascade_distorted, k)
-        chosen = np.take_along_axis(candidates[one_sided, :n_tangents], order, axis=1)
-        nearest, nearest_indices = k_nearest(idm, chosen, k)
-        close = nearest[:, 0] <= (preset.cascade_far or np.inf)
-        kept = one_sided[close]
-        distances[kept], indices[kept] = nearest[close], nearest_indices[close]
-        clear[kept] = True
+    n_tangents = min(preset.cascade_tangents, n_candidates)
+    n_idm = min(max(preset.cascade_idm, k), n_tangents)
+    # More neighbours asked for than the cheap path compares: every digit takes the full stage.
+    if n_idm >= k:
+        _, near = model._search(pixels, n_tangents)
+        references, rows = model._candidate_pixels(near)
+        tangents = tangent.tangent_distance(queries, references, rows, sigma=preset.tangent_sigma)
+        near_labels = model.train_labels_[near]
+        one_sided = np.flatnonzero(tangent_margin(tangents, near_labels) > preset.cascade_margin)
+        if len(one_sided):
+            order = np.argsort(tangents[one_sided], axis=1, kind="stable")[:, :n_idm]
+            few = np.take_along_axis(rows[one_sided], order, axis=1)
+            idm = model._idm(queries[one_sided], references, few, preset.cascade_distorted, k)
+            chosen = np.take_along_axis(near[one_sided], order, axis=1)
+            nearest, nearest_indices = k_nearest(idm, chosen, k)
+            close = nearest[:, 0] <= (preset.cascade_far or np.inf)
+            kept = one_sided[close]
+            distances[kept], indices[kept] = nearest[close], nearest_indices[close]
+            clear[kept] = True
     doubt = ~clear
     if doubt.any():
-        full = model._second_stage(queries[doubt], references, rows[doubt], nearest=k)
-        distances[doubt], indices[doubt] = k_nearest(full, candidates[doubt], k)
+        _, candidates = model._search(pixels[doubt], n_candidates)
+        references, rows = model._candidate_pixels(candidates)
+        full = model._second_stage(queries[doubt], references, rows, nearest=k)
+        distances[doubt], indices[doubt] = k_nearest(full, candidates, k)
     return distances, indices
 
 

@@ -58,28 +58,59 @@ def warp_affine(
     """Sample every image at its own source coordinates, bilinearly, zero outside the frame.
 
     ``rows`` and ``cols`` (each broadcastable to ``images.shape``) say, for every output pixel,
-    where in the *input* image to read. All images are sampled in one vectorised gather, with no
-    per-image loop (``scipy.ndimage.affine_transform`` image by image is several times slower).
+    where in the *input* image to read. Coordinates and weights are worked out in the shape
+    they come in (one (h, w) map for a whole stack, as :func:`augment` gives, is worked out
+    once), then a compiled loop samples every image: ``accurate`` distorts its candidates for
+    every digit it reads, and numpy's four gathers and temporaries over the stack took twice as
+    long (``scipy.ndimage.affine_transform`` image by image is slower still).
     """
     n, h, w = images.shape
     # Pad by two zero pixels on every side and clamp coordinates to [-2, h] (resp. w): a point
     # clamped from further out then only ever reads padding, so it samples 0 as it should.
     padded = np.zeros((n, h + 4, w + 4), np.float32)
     padded[:, 2:-2, 2:-2] = images
-    r = np.clip(np.broadcast_to(rows, images.shape) + 2.0, 0.0, h + 2.0).astype(np.float32)
-    c = np.clip(np.broadcast_to(cols, images.shape) + 2.0, 0.0, w + 2.0).astype(np.float32)
-    r0 = np.floor(r)  # (n, h, w) float32; fractions stay float32 (no float64 promotion)
+    shape = np.broadcast_shapes(np.shape(rows), np.shape(cols))
+    r = np.clip(np.broadcast_to(rows, shape) + 2.0, 0.0, h + 2.0).astype(np.float32)
+    c = np.clip(np.broadcast_to(cols, shape) + 2.0, 0.0, w + 2.0).astype(np.float32)
+    r0 = np.floor(r)  # float32; fractions stay float32 (no float64 promotion)
     c0 = np.floor(c)
     fr = r - r0
     fc = c - c0
-    stride = w + 4
-    base = np.arange(n, dtype=np.intp)[:, None, None] * ((h + 4) * stride)
-    flat = padded.reshape(-1)
-    # (n, h, w) flat index of the top-left neighbour
-    i00 = base + r0.astype(np.intp) * stride + c0.astype(np.intp)
-    top = flat[i00] * (1 - fc) + flat[i00 + 1] * fc
-    bottom = flat[i00 + stride] * (1 - fc) + flat[i00 + stride + 1] * fc
-    return (top * (1 - fr) + bottom * fr).astype(np.float32, copy=False)
+    # Flat index of each output pixel's top-left neighbour within its padded image.
+    corner = r0.astype(np.intp) * (w + 4) + c0.astype(np.intp)
+    out = np.empty(images.shape, np.float32)
+    corner, fr, fc = (np.broadcast_to(a, images.shape) for a in (corner, fr, fc))
+    _bilinear(padded.reshape(n, -1), w + 4, corner, fr, fc, out)
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _bilinear(
+    flat: NDArray[np.float32],
+    stride: int,
+    corner: NDArray[np.intp],
+    fr: NDArray[np.float32],
+    fc: NDArray[np.float32],
+    out: NDArray[np.float32],
+) -> None:  # pragma: no cover - compiled
+    """out[i, y, x]: padded image i's four pixels around its corner (``stride`` per padded row),
+    weighted by the fractions.
+
+    float32 arithmetic in numpy's order and without fastmath (no fused multiply-adds), so the
+    samples equal the vectorised numpy version's bit for bit.
+    """
+    n, h, w = out.shape
+    one = np.float32(1.0)
+    for i in numba.prange(n):
+        image = flat[i]
+        for y in range(h):
+            for x in range(w):
+                at = corner[i, y, x]
+                down, across = fr[i, y, x], fc[i, y, x]
+                left = one - across
+                top = image[at] * left + image[at + 1] * across
+                bottom = image[at + stride] * left + image[at + stride + 1] * across
+                out[i, y, x] = top * (one - down) + bottom * down
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)

@@ -173,11 +173,11 @@ class DigitModel:
         if not self.preset.rerank:
             return self._search(pixels, k)
         n_candidates = min(max(self.preset.rerank, k), len(self.train_labels_))
+        if self.preset.cascade_margin and self.preset.rerank_distance == "idm":
+            return cascade.kneighbors(self, pixels, n_candidates, k)
         _, candidates = self._search(pixels, n_candidates)
         references, rows = self._candidate_pixels(candidates)
         queries = pixels.reshape(-1, 28, 28)
-        if self.preset.cascade_margin and self.preset.rerank_distance == "idm":
-            return cascade.kneighbors(self, queries, references, rows, candidates, k)
         distances = self._second_stage(queries, references, rows, nearest=k)
         return cascade.k_nearest(distances, candidates, k)
 
