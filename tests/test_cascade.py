@@ -49,10 +49,11 @@ def test_cascade_keeps_idm_distances_and_doubtful_digits_get_the_full_stage(mnis
         assert np.mean(always.predict(queries) == mnist_train[1][2000:2030]) >= 0.9
         plain[n_distorted] = distances
     assert np.all(plain[1][:, 0] <= plain[0][:, 0]) and np.any(plain[1][:, 0] < plain[0][:, 0])
-    # Segmentation's scorer (and so the app) reads with the full stage whatever the preset.
+    # Segmentation's scorer (and so the app) reads with the full stage whatever the preset
+    # (and with the preset's vote for drawings).
     scorer = DigitScorer(always, scale=1.0)
     scored = scorer.explain(list(queries.astype(np.float32) / 255))[1]
-    np.testing.assert_array_equal(scored, full.kneighbors(queries)[0])
+    np.testing.assert_array_equal(scored, full.for_drawings().kneighbors(queries)[0])
 
 
 def test_more_neighbours_than_the_cheap_path_compares(mnist_train) -> None:
