@@ -172,6 +172,49 @@ def test_a_slashed_zero_gains_a_stroke_through_its_hole() -> None:
     assert all(ink_in_the_hole(digit) >= 2 for digit in slashed)
 
 
+def _four(closed: bool = False) -> np.ndarray:
+    """A drawn "4", as wide as MNIST's: a left stroke slanting down to the bar, the bar, a right
+    stem; ``closed`` starts the left stroke at the stem's top (a triangle)."""
+    ink = np.zeros((100, 100), np.float32)
+    start = 68 if closed else 55  # the left stroke's top column
+    for row in range(10, 62):
+        col = int(start + (20 - start) * (row - 10) / 52)
+        ink[row, col - 2 : col + 3] = 1
+    ink[60:65, 20:85] = 1  # the bar
+    ink[10:80, 66:71] = 1  # the right stem
+    return normalize_digit(ink)
+
+
+def _pieces(digit: np.ndarray, share: float) -> int:
+    """How many separate runs of ink cross the row ``share`` of the way down the ink."""
+    rows, _ = np.nonzero(digit > 0.3)
+    ink = digit[int(round(rows.min() + share * np.ptp(rows)))] > 0.3
+    return int(np.count_nonzero(np.diff(ink.astype(int)) == 1) + ink[0])
+
+
+def _aspect(digit: np.ndarray) -> float:
+    rows, cols = np.nonzero(digit > 0.3)
+    return (np.ptp(cols) + 1) / (np.ptp(rows) + 1)
+
+
+def test_a_narrow_four_is_narrower_and_its_right_stem_starts_low() -> None:
+    plain = _four()
+    narrow, labels = synthesize_styles(np.stack([plain] * 6), np.full(6, 4), {4: 1.0}, seed=3)
+    assert len(narrow) == 6 and set(labels) == {4}
+    assert _pieces(plain, 0.15) == 2 and _aspect(plain) > 0.65
+    for digit in narrow:
+        assert _pieces(digit, 0.15) == 1  # the left stroke alone at the top
+        assert _pieces(digit, 0.5) == 2  # the stem still rises above the bar
+        assert 0.3 < _aspect(digit) < 0.6
+
+
+def test_a_four_with_a_closed_top_is_not_narrowed() -> None:
+    """Narrowed, it would look like a 9 or a blob."""
+    closed = _four(closed=True)
+    made, labels = synthesize_styles(closed[None], np.array([4]), {4: 1.0}, seed=3)
+    assert made.shape == (0, 28, 28) and labels.shape == (0,)
+
+
 @pytest.mark.slow
 def test_the_default_preset_reads_pen_drawn_slashed_zeros() -> None:
     """ "Ø" drawn as a pen draws it, at three brush widths: before the slashed references the
