@@ -55,6 +55,18 @@ def test_counts_follow_the_shares_and_the_seed_repeats() -> None:
     assert none.shape == (0, 28, 28) and none_labels.shape == (0,)
 
 
+def test_a_style_added_later_leaves_the_earlier_styles_copies_as_they_were(mnist_train) -> None:
+    """Copies are drawn in STYLES' order from one stream, so a new style (the narrow 4s, last)
+    changes no copy of the others: its measured effect is its own."""
+    images, labels = mnist_train[0][:800], mnist_train[1][:800]
+    before = {0: 0.3, 1: 0.5, 7: 0.3, 9: 0.4}
+    earlier, earlier_labels = synthesize_styles(images, labels, before)
+    both, both_labels = synthesize_styles(images, labels, {**before, 4: 0.3})
+    assert len(both) > len(earlier) and set(both_labels[len(earlier) :]) == {4}
+    np.testing.assert_array_equal(both[: len(earlier)], earlier)
+    np.testing.assert_array_equal(both_labels[: len(earlier)], earlier_labels)
+
+
 def test_a_label_without_a_style_is_refused() -> None:
     missing = next(label for label in range(10) if label not in STYLES)
     with pytest.raises(ValueError, match="no style for label"):

@@ -121,11 +121,11 @@ def slash_zero(skeleton: np.ndarray, rng: np.random.Generator) -> Stroke | None:
 def narrow_four(skeleton: np.ndarray, rng: np.random.Generator) -> Path | None:
     """A "4" as some writers make it: narrow, its left stroke alone at the top, the right stem
     starting low. Such 4s look to MNIST like a narrow 6 whose loop the bar closes (tune writers'
-    4→6: 34 → 7 of ~520 4s a brush). The right stem is cut down to 30–50 % of the height (some
-    of it stays above the bar), then the path is narrowed about its slant axis to
-    :data:`NARROW_FOUR`. None for a 4 with a closed top (it would narrow to a 9 or a blob),
-    one whose stem would vanish, one leaning more than 0.5 px per px, or one already that
-    narrow."""
+    4→6: 88 → 29 of ~1,560 pen 4s, three brushes; docs/real_handwriting.md). The right stem is
+    cut down to 30–50 % of the height (some of it stays above the bar), then the path is
+    narrowed about its slant axis to :data:`NARROW_FOUR`. None for a 4 with a closed top (it
+    would narrow to a 9 or a blob), one whose stem would vanish, one leaning more than 0.5 px
+    per px, or one already that narrow."""
     rows, _ = np.nonzero(skeleton)
     if _enclosed_area(skeleton) >= MIN_LOOP * (np.ptp(rows) + 1) ** 2:
         return None
@@ -162,8 +162,9 @@ def _stem_cut_low(path: Path, depth: float) -> Path | None:
 
 
 def _narrowed(path: Path, aspect: float) -> Path | None:
-    """The path squeezed across its slant axis (a least-squares line through it) until it is
-    ``aspect`` as wide as tall; None if it leans more than 0.5 or is already that narrow."""
+    """The path squeezed across its slant axis (the line the moment deskew would make upright)
+    until it is ``aspect`` as wide as tall; None if it leans more than 0.5 px per px (squeezed, it
+    would become a diagonal bar) or is already that narrow."""
     rows, cols = np.nonzero(path)
     slant = np.cov(cols, rows)[0, 1] / rows.var()
     if abs(slant) > 0.5:
@@ -204,12 +205,14 @@ def _with_stroke(skeleton: np.ndarray, stroke: Stroke) -> Path:
 
 
 #: label → its style: the styled pen path of a skeleton, or None (no copy of that digit).
+#: Copies are drawn in this order from one random stream: a style added at the end leaves the
+#: copies of those before it as they were, so what it changes is its own doing.
 STYLES: dict[int, Style] = {
     0: _adding(slash_zero),
     1: _adding(flag_one),
-    4: narrow_four,
     7: _adding(cross_seven),
     9: _adding(hook_nine),
+    4: narrow_four,
 }
 
 
@@ -237,9 +240,11 @@ def synthesize_styles(
     rng = np.random.default_rng(seed)
     made: list[np.ndarray] = []
     made_labels: list[int] = []
-    for label, share in sorted(shares.items()):
-        if label not in STYLES:
-            raise ValueError(f"no style for label {label}; styles exist for {sorted(STYLES)}")
+    unknown = sorted(set(shares) - set(STYLES))
+    if unknown:
+        raise ValueError(f"no style for label {unknown[0]}; styles exist for {sorted(STYLES)}")
+    for label in (label for label in STYLES if label in shares):
+        share = shares[label]
         pool = rng.permutation(np.flatnonzero(labels == label))
         wanted = round(share * len(pool))
         for index in pool:
