@@ -27,7 +27,7 @@ from knn_digits.tangent import tangent_distance
 
 FULL_RUN_ERRORS = {"fast": 119, "accurate": 54, "best": 47}  # of the 10,000 test digits, once
 # Of the last 10,000 training digits: docs/validation.md, docs/faster_presets.md, docs/best.md.
-VALIDATION_ERRORS = {"fast": 103, "accurate": 44}
+VALIDATION_ERRORS = {"fast": 103, "accurate": 45}
 # ``best`` reads the 10,000 test digits in ~6 minutes on two shared cores, too long for the slow
 # suite: its slow test reads the first 5,000 (the harder half), 34 errors in the full run.
 BEST_FIRST_HALF_ERRORS = 34

@@ -55,6 +55,18 @@ def test_counts_follow_the_shares_and_the_seed_repeats() -> None:
     assert none.shape == (0, 28, 28) and none_labels.shape == (0,)
 
 
+def test_a_style_added_later_leaves_the_earlier_styles_copies_as_they_were(mnist_train) -> None:
+    """Copies are drawn in STYLES' order from one stream, so a new style (the narrow 4s, last)
+    changes no copy of the others: its measured effect is its own."""
+    images, labels = mnist_train[0][:800], mnist_train[1][:800]
+    before = {0: 0.3, 1: 0.5, 7: 0.3, 9: 0.4}
+    earlier, earlier_labels = synthesize_styles(images, labels, before)
+    both, both_labels = synthesize_styles(images, labels, {**before, 4: 0.3})
+    assert len(both) > len(earlier) and set(both_labels[len(earlier) :]) == {4}
+    np.testing.assert_array_equal(both[: len(earlier)], earlier)
+    np.testing.assert_array_equal(both_labels[: len(earlier)], earlier_labels)
+
+
 def test_a_label_without_a_style_is_refused() -> None:
     missing = next(label for label in range(10) if label not in STYLES)
     with pytest.raises(ValueError, match="no style for label"):
@@ -170,6 +182,49 @@ def test_a_slashed_zero_gains_a_stroke_through_its_hole() -> None:
 
     assert ink_in_the_hole(plain) == 0
     assert all(ink_in_the_hole(digit) >= 2 for digit in slashed)
+
+
+def _four(closed: bool = False) -> np.ndarray:
+    """A drawn "4", as wide as MNIST's: a left stroke slanting down to the bar, the bar, a right
+    stem; ``closed`` starts the left stroke at the stem's top (a triangle)."""
+    ink = np.zeros((100, 100), np.float32)
+    start = 68 if closed else 55  # the left stroke's top column
+    for row in range(10, 62):
+        col = int(start + (20 - start) * (row - 10) / 52)
+        ink[row, col - 2 : col + 3] = 1
+    ink[60:65, 20:85] = 1  # the bar
+    ink[10:80, 66:71] = 1  # the right stem
+    return normalize_digit(ink)
+
+
+def _pieces(digit: np.ndarray, share: float) -> int:
+    """How many separate runs of ink cross the row ``share`` of the way down the ink."""
+    rows, _ = np.nonzero(digit > 0.3)
+    ink = digit[int(round(rows.min() + share * np.ptp(rows)))] > 0.3
+    return int(np.count_nonzero(np.diff(ink.astype(int)) == 1) + ink[0])
+
+
+def _aspect(digit: np.ndarray) -> float:
+    rows, cols = np.nonzero(digit > 0.3)
+    return (np.ptp(cols) + 1) / (np.ptp(rows) + 1)
+
+
+def test_a_narrow_four_is_narrower_and_its_right_stem_starts_low() -> None:
+    plain = _four()
+    narrow, labels = synthesize_styles(np.stack([plain] * 6), np.full(6, 4), {4: 1.0}, seed=3)
+    assert len(narrow) == 6 and set(labels) == {4}
+    assert _pieces(plain, 0.15) == 2 and _aspect(plain) > 0.65
+    for digit in narrow:
+        assert _pieces(digit, 0.15) == 1  # the left stroke alone at the top
+        assert _pieces(digit, 0.5) == 2  # the stem still rises above the bar
+        assert 0.3 < _aspect(digit) < 0.6
+
+
+def test_a_four_with_a_closed_top_is_not_narrowed() -> None:
+    """Narrowed, it would look like a 9 or a blob."""
+    closed = _four(closed=True)
+    made, labels = synthesize_styles(closed[None], np.array([4]), {4: 1.0}, seed=3)
+    assert made.shape == (0, 28, 28) and labels.shape == (0,)
 
 
 @pytest.mark.slow

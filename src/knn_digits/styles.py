@@ -1,13 +1,14 @@
 """Handwriting styles MNIST's writers rarely used, synthesized from MNIST's own digits.
 
 MNIST's writers were American; many people elsewhere write a "1" with a long flag, a "9"
-whose tail hooks to the left, a "7" crossed at its middle and a "0" slashed through. MNIST's
-nearest look-alikes of those are a 7, a 3, a 2 and an 8: misreadings of real writers outside
-MNIST (benchmarks/real_handwriting.py). A k-NN can only read a style it has references for,
-so this adds them: it takes an MNIST digit's skeleton (the pen's path), adds the missing pen
-stroke, and draws the result through the same pipeline as a drawing
-(:mod:`knn_digits.preprocess.normalize`), so the synthetic references look exactly as
-drawings do once prepared. How many is a preset's choice (``Preset.styles``).
+whose tail hooks to the left, a "7" crossed at its middle, a "0" slashed through and a narrow
+"4" whose right stem starts low. MNIST's nearest look-alikes of those are a 7, a 3, a 2, an 8
+and a 6: misreadings of real writers outside MNIST (benchmarks/real_handwriting.py). A k-NN
+can only read a style it has references for, so this adds them: it takes an MNIST digit's
+skeleton (the pen's path), adds the missing pen stroke (or reshapes the path), and draws the
+result through the same pipeline as a drawing (:mod:`knn_digits.preprocess.normalize`), so
+the synthetic references look exactly as drawings do once prepared. How many is a preset's
+choice (``Preset.styles``).
 
 A style must not turn a digit into another's look-alike: a hook under a 9 whose loop is not
 closed (a fifth of MNIST's 9s are bold blobs or open loops) makes a 1 with a flag and a foot,
@@ -29,10 +30,10 @@ from scipy import ndimage
 
 from knn_digits.preprocess import normalize
 
-__all__ = ["STYLES", "VERSION", "add_stroke", "synthesize_styles"]
+__all__ = ["STYLES", "VERSION", "synthesize_styles"]
 
 # Bumped whenever the copies change: a styled preset's cached fit is keyed by it.
-VERSION = 4
+VERSION = 5
 
 # Room around the skeleton for a stroke that reaches outside the digit's box (working pixels).
 _MARGIN = 60
@@ -42,7 +43,12 @@ _MARGIN = 60
 # (docs/real_handwriting.md).
 MIN_LOOP = 0.02
 
+# A narrowed "4" is this wide (its path, across its slant) for its height: the tune writers'
+# 4s read 6 were 0.28–0.41 (quartiles), MNIST's 4s 0.55–0.80 (docs/real_handwriting.md).
+NARROW_FOUR = (0.32, 0.45)
+
 Stroke = np.ndarray  # (n, 2) float (x, y) points in the padded skeleton's pixels
+Path = np.ndarray  # a pen path: bool, the padded skeleton's shape
 
 
 def _skeleton(digit: np.ndarray) -> np.ndarray:
@@ -112,25 +118,102 @@ def slash_zero(skeleton: np.ndarray, rng: np.random.Generator) -> Stroke | None:
     return np.array([(left - over / 2, top - over), (right + over / 2, bottom + over)])
 
 
+def narrow_four(skeleton: np.ndarray, rng: np.random.Generator) -> Path | None:
+    """A "4" as some writers make it: narrow, its left stroke alone at the top, the right stem
+    starting low. Such 4s look to MNIST like a narrow 6 whose loop the bar closes (tune writers'
+    4→6: 88 → 29 of ~1,560 pen 4s, three brushes; docs/real_handwriting.md). The right stem is
+    cut down to 30–50 % of the height (some of it stays above the bar), then the path is
+    narrowed about its slant axis to :data:`NARROW_FOUR`. None for a 4 with a closed top (it
+    would narrow to a 9 or a blob), one whose stem would vanish, one leaning more than 0.5 px
+    per px, or one already that narrow."""
+    rows, _ = np.nonzero(skeleton)
+    if _enclosed_area(skeleton) >= MIN_LOOP * (np.ptp(rows) + 1) ** 2:
+        return None
+    cut = _stem_cut_low(skeleton, rng.uniform(0.3, 0.5))
+    return None if cut is None else _narrowed(cut, rng.uniform(*NARROW_FOUR))
+
+
+def _runs(row: np.ndarray) -> list[np.ndarray]:
+    """The columns of a path row's separate pieces (gaps of more than 2 px), left to right."""
+    cols = np.flatnonzero(row)
+    return np.split(cols, np.flatnonzero(np.diff(cols) > 2) + 1) if len(cols) else []
+
+
+def _stem_cut_low(path: Path, depth: float) -> Path | None:
+    """The path without its rightmost piece in every row above ``depth`` of its height that holds
+    two pieces (a 4's right stem beside its left stroke), keeping the largest connected part.
+    None unless some stem (two pieces in a row, over 8 % of the height) stays above the bar,
+    the widest row 40–85 % down."""
+    rows, _ = np.nonzero(path)
+    top, height = rows.min(), np.ptp(rows) + 1
+    cut = path.copy()
+    for y in range(top, int(top + depth * height)):
+        pieces = _runs(path[y])
+        if len(pieces) > 1:
+            cut[y, pieces[-1]] = False
+    band = [y for y in range(int(top + 0.4 * height), int(top + 0.85 * height)) if cut[y].any()]
+    bar = max(band, key=lambda y: np.ptp(np.flatnonzero(cut[y])), default=top)
+    stem = sum(len(_runs(cut[y])) > 1 for y in range(int(top + depth * height), bar))
+    if stem < 0.08 * height:
+        return None
+    parts, count = ndimage.label(cut, np.ones((3, 3)))
+    sizes = ndimage.sum(cut, parts, range(1, count + 1))
+    return parts == 1 + int(np.argmax(sizes))
+
+
+def _narrowed(path: Path, aspect: float) -> Path | None:
+    """The path squeezed across its slant axis (the line the moment deskew would make upright)
+    until it is ``aspect`` as wide as tall; None if it leans more than 0.5 px per px (squeezed, it
+    would become a diagonal bar) or is already that narrow."""
+    rows, cols = np.nonzero(path)
+    slant = np.cov(cols, rows)[0, 1] / rows.var()
+    if abs(slant) > 0.5:
+        return None
+    axis = cols.mean() + slant * (rows - rows.mean())
+    across = cols - axis
+    now = (np.ptp(across) + 1) / (np.ptp(rows) + 1)
+    if now <= aspect:
+        return None
+    narrow = np.zeros_like(path)
+    narrow[rows, np.rint(axis + across * aspect / now).astype(int)] = True
+    return narrow
+
+
 def _enclosed_area(path: np.ndarray) -> int:
     """Pixels the pen path encloses (the holes of its loops)."""
     return int((ndimage.binary_fill_holes(path) & ~path).sum())
 
 
-STYLES: dict[int, Callable[[np.ndarray, np.random.Generator], Stroke | None]] = {
-    0: slash_zero,
-    1: flag_one,
-    7: cross_seven,
-    9: hook_nine,
-}
+Style = Callable[[np.ndarray, np.random.Generator], "Path | None"]
 
 
-def add_stroke(skeleton: np.ndarray, stroke: Stroke) -> np.ndarray:
-    """The skeleton with a one-pixel polyline added, drawn as a drawing is: (28, 28) float32."""
+def _adding(stroke_of: Callable[[np.ndarray, np.random.Generator], Stroke | None]) -> Style:
+    """A style that adds the stroke ``stroke_of`` finds (None: no copy of this digit)."""
+
+    def style(skeleton: np.ndarray, rng: np.random.Generator) -> Path | None:
+        stroke = stroke_of(skeleton, rng)
+        return None if stroke is None else _with_stroke(skeleton, stroke)
+
+    return style
+
+
+def _with_stroke(skeleton: np.ndarray, stroke: Stroke) -> Path:
+    """The skeleton with a one-pixel polyline added."""
     picture = Image.fromarray(skeleton.astype(np.uint8) * 255)
     ImageDraw.Draw(picture).line([(float(x), float(y)) for x, y in stroke], fill=255, width=1)
-    path = np.asarray(picture) > 0
-    return normalize._fit_and_centre(normalize._redraw(path))
+    return np.asarray(picture) > 0
+
+
+#: label → its style: the styled pen path of a skeleton, or None (no copy of that digit).
+#: Copies are drawn in this order from one random stream: a style added at the end leaves the
+#: copies of those before it as they were, so what it changes is its own doing.
+STYLES: dict[int, Style] = {
+    0: _adding(slash_zero),
+    1: _adding(flag_one),
+    7: _adding(cross_seven),
+    9: _adding(hook_nine),
+    4: narrow_four,
+}
 
 
 def synthesize_styles(
@@ -157,18 +240,19 @@ def synthesize_styles(
     rng = np.random.default_rng(seed)
     made: list[np.ndarray] = []
     made_labels: list[int] = []
-    for label, share in sorted(shares.items()):
-        if label not in STYLES:
-            raise ValueError(f"no style for label {label}; styles exist for {sorted(STYLES)}")
+    unknown = sorted(set(shares) - set(STYLES))
+    if unknown:
+        raise ValueError(f"no style for label {unknown[0]}; styles exist for {sorted(STYLES)}")
+    for label in (label for label in STYLES if label in shares):
+        share = shares[label]
         pool = rng.permutation(np.flatnonzero(labels == label))
         wanted = round(share * len(pool))
         for index in pool:
             if wanted == 0:
                 break
-            skeleton = _skeleton(images[index] / scale)
-            stroke = STYLES[label](skeleton, rng)
-            if stroke is not None:
-                made.append(add_stroke(skeleton, stroke))
+            path = STYLES[label](_skeleton(images[index] / scale), rng)
+            if path is not None:  # drawn as a drawing is
+                made.append(normalize._fit_and_centre(normalize._redraw(path)))
                 made_labels.append(label)
                 wanted -= 1
     if not made:
