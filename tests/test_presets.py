@@ -87,6 +87,11 @@ def test_add_and_save_load_keep_the_pipeline(name: str, mnist_train, tmp_path: P
     assert loaded.preset == model.preset
     queries = mnist_train[0][2000:2100]
     assert np.array_equal(loaded.predict(queries), model.predict(queries))
+    # One model whether fitted or loaded: the styled copies and the added digit are indexed as
+    # the cache keeps them (uint8), so the same neighbours at the same distances.
+    np.testing.assert_array_equal(loaded._train_pixels, model._train_pixels)
+    for fitted, read in zip(model.kneighbors(queries), loaded.kneighbors(queries), strict=True):
+        np.testing.assert_array_equal(read, fitted)
 
 
 @pytest.mark.parametrize(("name", "n"), [("fast", 2000), ("accurate", 400), ("best", 300)])

@@ -118,7 +118,9 @@ class DigitModel:
         self.styled_ = styled
         self.train_images_ = to_uint8(batch)
         self.train_labels_ = labels
-        pixels = self._pixels(batch)
+        # Indexed as kept (uint8, as the cache stores them): a model fitted here and the same
+        # model loaded from its cache file find the same neighbours at the same distances.
+        pixels = self._pixels(as_images(self.train_images_))
         if self.preset.pca:
             self._pca = features.PCA(self.preset.pca).fit(pixels)
         self._knn = KNNClassifier(
@@ -136,8 +138,9 @@ class DigitModel:
         return self
 
     def _prepare(self, images: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """New digits as (float images, int64 labels, prepared pixels), ready to remember."""
-        batch = as_images(images)
+        """New digits as (float images, int64 labels, prepared pixels), ready to remember:
+        rounded to uint8 first, as they are kept."""
+        batch = as_images(to_uint8(as_images(images)))
         return batch, np.asarray(labels).astype(np.int64).reshape(-1), self._pixels(batch)
 
     def add(self, images: Any, labels: Any) -> DigitModel:
